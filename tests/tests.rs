@@ -1,0 +1,12 @@
+//! Integration tests: the library and binaries against the simulators and real servers.
+
+mod util;
+
+// The Cybozu client against the simulated Office, over real HTTP.
+mod cybozu_client;
+// Misbehaving servers: quirks, faults and malformed replies.
+mod cybozu_quirks;
+// Every request and reply checked against the WSDL/XSD of a real Office 10.6.
+mod cybozu_schema;
+// The dncs-dev binary.
+mod dev_server;
