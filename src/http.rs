@@ -7,6 +7,8 @@ use std::time::Duration;
 
 use rand::Rng;
 
+use crate::config::{mask_url_password, Config};
+
 /// What the agent needs from `dncs.ini`.
 #[derive(Debug, Clone)]
 pub struct AgentSettings {
@@ -15,6 +17,17 @@ pub struct AgentSettings {
     pub call_timeout: Duration,
     /// `PROXY`, e.g. `http://user:pass@host:port`; `None` means a direct connection.
     pub proxy: Option<String>,
+}
+
+impl AgentSettings {
+    /// The settings `dncs.ini` gives: `HTTP_CONNECT_TIMEOUT`, `HTTP_TIMEOUT` and `PROXY`.
+    pub fn from_config(config: &Config) -> Self {
+        Self {
+            connect_timeout: config.http_connect_timeout,
+            call_timeout: config.http_timeout,
+            proxy: config.proxy.as_ref().map(|p| p.url()),
+        }
+    }
 }
 
 impl Default for AgentSettings {
@@ -41,7 +54,7 @@ pub fn agent(settings: &AgentSettings) -> Result<ureq::Agent, HttpError> {
     let proxy = match settings.proxy.as_deref().map(str::trim) {
         None | Some("") => None,
         Some(text) => Some(ureq::Proxy::new(text).map_err(|e| HttpError::BadProxy {
-            proxy: mask_proxy(text),
+            proxy: mask_url_password(text),
             reason: e.to_string(),
         })?),
     };
@@ -58,20 +71,6 @@ pub fn agent(settings: &AgentSettings) -> Result<ureq::Agent, HttpError> {
         .user_agent(concat!("dncs/", env!("CARGO_PKG_VERSION")))
         .build();
     Ok(config.into())
-}
-
-/// The proxy URL with its password hidden, for messages and the admin screen.
-pub fn mask_proxy(proxy: &str) -> String {
-    let Some((scheme, rest)) = proxy.split_once("://") else {
-        return proxy.to_string();
-    };
-    match rest.rsplit_once('@') {
-        Some((userinfo, host)) => match userinfo.split_once(':') {
-            Some((user, _password)) => format!("{scheme}://{user}:********@{host}"),
-            None => proxy.to_string(),
-        },
-        None => proxy.to_string(),
-    }
 }
 
 /// How often and how patiently to retry a call that failed for a passing reason.
@@ -290,15 +289,6 @@ mod tests {
     }
 
     #[test]
-    fn proxy_passwords_are_masked() {
-        assert_eq!(
-            mask_proxy("http://alice:s3cret@proxy.example:8080"),
-            "http://alice:********@proxy.example:8080"
-        );
-        assert_eq!(mask_proxy("http://proxy:3128"), "http://proxy:3128");
-    }
-
-    #[test]
     fn agent_rejects_a_broken_proxy_without_echoing_its_password() {
         let settings = AgentSettings {
             proxy: Some("http://bob:hunter2@[bad".into()),
@@ -306,6 +296,21 @@ mod tests {
         };
         let err = agent(&settings).expect_err("broken proxy refused");
         assert!(!err.to_string().contains("hunter2"));
+    }
+
+    #[test]
+    fn settings_come_from_the_ini() {
+        let ini = b"PROXY=http://carol:pw@proxy.example:3128\nHTTP_TIMEOUT=7\n";
+        let config = Config::from_bytes(ini, std::path::Path::new("/tmp/dncs.ini")).expect("ini");
+        let settings = AgentSettings::from_config(&config);
+        assert_eq!(settings.call_timeout, Duration::from_secs(7));
+        assert_eq!(
+            settings.proxy.as_deref(),
+            Some("http://carol:pw@proxy.example:3128")
+        );
+        let agent = agent(&settings).expect("agent");
+        let proxy = agent.config().proxy().expect("proxy set from the ini");
+        assert_eq!(proxy.host(), "proxy.example");
     }
 
     #[test]

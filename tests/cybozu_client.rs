@@ -409,10 +409,16 @@ fn repeat_operations_split_series() {
     );
     assert_ne!(split.modified.id, Some(id));
 
-    // All of it.
-    let mut all = c.event(id).expect("series");
-    all.description = "全体に追記".into();
-    let split = c.modify_repeat_event(RepeatScope::All, &all).expect("all");
+    // All of it, read and written back whole.
+    let split = c
+        .modify_repeat_event_with(id, RepeatScope::All, |e| {
+            e.description = "全体に追記".into()
+        })
+        .expect("all");
+    assert_eq!(
+        split.modified.members,
+        vec![Member::User(1), Member::User(2)]
+    );
     assert_eq!(split.modified.description, "全体に追記");
     assert_eq!(split.modified.id, Some(id));
 
@@ -503,4 +509,26 @@ fn server_side_validation_is_typed() {
         .expect_err("no such event");
     assert!(err.is_no_such_event());
     assert!(matches!(err, CybozuError::Fault { .. }));
+}
+
+#[test]
+fn the_gate_bounds_calls_in_flight_across_threads() {
+    let sim = demo_sim();
+    sim.quirks().latency = std::time::Duration::from_millis(150);
+    let gate = std::sync::Arc::new(dncs::http::Gate::new(2));
+    let threads: Vec<_> = ["takahashi", "sato", "suzuki", "tanaka", "ito", "takahashi"]
+        .into_iter()
+        .map(|login| {
+            let c = client(&sim, login).with_gate(gate.clone());
+            std::thread::spawn(move || c.login_user_id())
+        })
+        .collect();
+    for t in threads {
+        t.join().expect("thread").expect("login");
+    }
+    assert_eq!(
+        sim.peak_in_flight(),
+        2,
+        "CYBOZU_PARALLEL=2 holds across threads"
+    );
 }

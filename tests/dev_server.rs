@@ -35,22 +35,21 @@ fn cybozu_sim_answers_util_get_login_user_id() {
         "demo logins printed: {rest:?}"
     );
 
-    let envelope = r#"<?xml version="1.0" encoding="UTF-8"?>
-<soap:Envelope xmlns:soap="http://www.w3.org/2003/05/soap-envelope"><soap:Header>
- <Action soap:mustUnderstand="1" xmlns="http://schemas.xmlsoap.org/ws/2003/03/addressing">UtilGetLoginUserId</Action>
- <Security soap:mustUnderstand="1" xmlns="http://schemas.xmlsoap.org/ws/2002/12/secext"><UsernameToken>
-  <Username>sato</Username><Password>sato</Password></UsernameToken></Security>
-</soap:Header><soap:Body><UtilGetLoginUserId xmlns="http://wsdl.cybozu.co.jp/util_api/2008"><parameters xmlns=""/></UtilGetLoginUserId></soap:Body>
-</soap:Envelope>"#;
+    // The same request the README shows with curl.
+    let envelope = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/data/util-get-login-user-id.xml"
+    ))
+    .expect("fixture");
     let mut response = crate::util::agent()
         .post(&format!("{url}?page=PApiUtil"))
         .header(
             "Content-Type",
             "application/soap+xml; charset=utf-8; action=\"UtilGetLoginUserId\"",
         )
-        .send(envelope)
+        .send(envelope.as_str())
         .expect("the simulator answers");
     assert_eq!(response.status().as_u16(), 200);
     let body = response.body_mut().read_to_string().expect("body");
-    assert!(body.contains("<user_id>2</user_id>"), "{body}");
+    assert!(body.contains("<user_id>1</user_id>"), "{body}");
 }

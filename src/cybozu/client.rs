@@ -322,6 +322,20 @@ impl Client {
         self.call("ScheduleModifyRepeatEvents", &body(w), decode_split)
     }
 
+    /// Reads the series as it stands now, lets `change` edit it, and writes it back whole for
+    /// the given scope (the same care as [`modify_event_with`](Self::modify_event_with)).
+    pub fn modify_repeat_event_with(
+        &self,
+        id: u64,
+        scope: RepeatScope,
+        change: impl FnOnce(&mut Event),
+    ) -> Result<RepeatSplit, CybozuError> {
+        let mut event = self.event(id)?;
+        change(&mut event);
+        event.id = Some(id);
+        self.modify_repeat_event(scope, &event)
+    }
+
     /// Deletes events for every participant.
     pub fn remove_events(&self, ids: &[u64]) -> Result<(), CybozuError> {
         self.call(

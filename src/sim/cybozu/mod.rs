@@ -6,6 +6,7 @@ pub mod company;
 pub mod seed;
 
 use std::io::Read;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -75,6 +76,8 @@ struct Shared {
     company: Mutex<Company>,
     quirks: Mutex<Quirks>,
     journal: Mutex<Journal>,
+    in_flight: AtomicUsize,
+    peak_in_flight: AtomicUsize,
 }
 
 #[derive(Default)]
@@ -138,6 +141,11 @@ impl CybozuSim {
         std::mem::take(&mut lock(&self.shared.journal).exchanges)
     }
 
+    /// The most requests the simulator has had in hand at once.
+    pub fn peak_in_flight(&self) -> usize {
+        self.shared.peak_in_flight.load(Ordering::SeqCst)
+    }
+
     /// Serves until the process ends.
     pub fn serve_forever(self) {
         self.server.wait();
@@ -164,7 +172,14 @@ struct Answer {
 
 const SOAP_CONTENT_TYPE: &str = "application/soap+xml; charset=utf-8";
 
-fn handle(shared: &Shared, mut request: tiny_http::Request) {
+fn handle(shared: &Shared, request: tiny_http::Request) {
+    let now = shared.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+    shared.peak_in_flight.fetch_max(now, Ordering::SeqCst);
+    serve(shared, request);
+    shared.in_flight.fetch_sub(1, Ordering::SeqCst);
+}
+
+fn serve(shared: &Shared, mut request: tiny_http::Request) {
     let mut raw = Vec::new();
     let read = request
         .as_reader()
