@@ -282,41 +282,11 @@ impl Company {
 
     fn event_versions(&self, user_id: u64, params: Node<'_, '_>) -> OpResult {
         let (start, end) = window(params, false)?;
-        let mut known = BTreeMap::new();
-        for item in children(params, "event_item") {
-            known.insert(number(item, "id")?, number(item, "version")?);
-        }
-        let current: BTreeMap<u64, u64> = self
+        let current = self
             .window_events(user_id, start, end)
             .into_iter()
-            .filter_map(|e| Some((e.id?, e.version?)))
-            .collect();
-        let mut changes = Vec::new();
-        for (&id, &version) in &current {
-            match known.get(&id) {
-                None => changes.push(ItemChange {
-                    id,
-                    version,
-                    kind: ChangeKind::Add,
-                }),
-                Some(&old) if old != version => changes.push(ItemChange {
-                    id,
-                    version,
-                    kind: ChangeKind::Modify,
-                }),
-                Some(_) => {}
-            }
-        }
-        for (&id, &version) in &known {
-            if !current.contains_key(&id) {
-                changes.push(ItemChange {
-                    id,
-                    version,
-                    kind: ChangeKind::Remove,
-                });
-            }
-        }
-        Ok(Some(write_changes("event_item", &changes)))
+            .filter_map(|e| Some((e.id?, e.version?)));
+        versions_reply(params, "event_item", current)
     }
 
     /// The event if it exists and the user may see it; fault 501 otherwise, as Office answers.
