@@ -8,5 +8,7 @@ mod cybozu_client;
 mod cybozu_quirks;
 // Every request and reply checked against the WSDL/XSD of a real Office 10.6.
 mod cybozu_schema;
+// dncs-sync, as an administrator runs it.
+mod sync_cli;
 // The dncs-dev binary.
 mod dev_server;
