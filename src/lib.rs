@@ -6,6 +6,7 @@
 pub mod clock;
 pub mod config;
 pub mod cybozu;
+pub mod dev;
 pub mod http;
 pub mod secret;
 pub mod sim;

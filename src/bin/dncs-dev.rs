@@ -1,24 +1,26 @@
 //! `dncs-dev`: runs the product on loopback against the built-in simulators, for developers and
-//! evaluators. `dncs-dev cybozu-sim [--port N]` serves only the simulated Cybozu Office.
+//! evaluators. `dncs-dev cybozu-sim` serves only the simulated Cybozu Office.
 
 use std::process::ExitCode;
 
+use dncs::dev::{build_siblings_with_cargo, sibling_program, Demo};
 use dncs::sim::cybozu::{seed, CybozuSim};
 
 const USAGE: &str = "usage: dncs-dev [cybozu-sim] [--port N]
 
-  cybozu-sim   serve the simulated Cybozu Office (SOAP 連携API) with a demo company
-  --port N     listen on 127.0.0.1:N (default: a free port)";
+  (no command)  serve the dncs screens (the real dncs CGI) with a simulated Cybozu Office
+  cybozu-sim    serve only the simulated Cybozu Office (SOAP 連携API) with a demo company
+  --port N      listen on 127.0.0.1:N (default: 8180 for the screens, a free port for cybozu-sim)";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let mut port = 0u16;
+    let mut port = None;
     let mut command = None;
     let mut rest = args.iter();
     while let Some(arg) = rest.next() {
         match arg.as_str() {
             "--port" => match rest.next().and_then(|p| p.parse().ok()) {
-                Some(p) => port = p,
+                Some(p) => port = Some(p),
                 None => return usage_error("--port needs a number"),
             },
             "-h" | "--help" => {
@@ -30,9 +32,46 @@ fn main() -> ExitCode {
         }
     }
     match command {
-        Some("cybozu-sim") | None => serve_cybozu(port),
-        Some(_) => usage_error("unknown command"),
+        Some(_) => serve_cybozu(port.unwrap_or(0)),
+        None => serve_demo(port.unwrap_or(8180)),
     }
+}
+
+fn serve_demo(port: u16) -> ExitCode {
+    let Some(program) = sibling_program("dncs") else {
+        eprintln!("dncs-dev: cannot tell where this program lives");
+        return ExitCode::FAILURE;
+    };
+    if let Some(dir) = program.parent() {
+        if let Err(e) = build_siblings_with_cargo(dir) {
+            eprintln!("dncs-dev: {e}");
+            return ExitCode::FAILURE;
+        }
+    }
+    if !program.exists() {
+        eprintln!(
+            "dncs-dev: {} is missing; build it with `cargo build --bin dncs`",
+            program.display()
+        );
+        return ExitCode::FAILURE;
+    }
+    let root = std::env::temp_dir().join(format!("dncs-dev-{}", std::process::id()));
+    let demo = match Demo::start(program, port, root) {
+        Ok(demo) => demo,
+        Err(e) => {
+            eprintln!("dncs-dev: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    println!("dncs (demo): {}", demo.cgi.url());
+    println!("Simulated Cybozu Office: CYBOZU_URL={}", demo.cybozu.url());
+    println!("Install folder (dncs.ini, data): {}", demo.root.display());
+    print_logins();
+    println!("Press Ctrl+C to stop.");
+    let Demo { cybozu, cgi, .. } = demo;
+    let _keep_running = cybozu;
+    cgi.serve_forever();
+    ExitCode::SUCCESS
 }
 
 fn serve_cybozu(port: u16) -> ExitCode {
@@ -47,13 +86,17 @@ fn serve_cybozu(port: u16) -> ExitCode {
         }
     };
     println!("Simulated Cybozu Office: CYBOZU_URL={}", sim.url());
+    print_logins();
+    println!("Press Ctrl+C to stop.");
+    sim.serve_forever();
+    ExitCode::SUCCESS
+}
+
+fn print_logins() {
     println!("Demo logins (login / password):");
     for (login, password, name) in seed::DEMO_USERS {
         println!("  {login} / {password}   {name}");
     }
-    println!("Press Ctrl+C to stop.");
-    sim.serve_forever();
-    ExitCode::SUCCESS
 }
 
 fn usage_error(message: &str) -> ExitCode {
