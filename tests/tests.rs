@@ -10,3 +10,5 @@ mod cybozu_quirks;
 mod cybozu_schema;
 // The dncs-dev binary.
 mod dev_server;
+// The dncs binary run as a CGI process.
+mod cgi;
