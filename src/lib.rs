@@ -11,4 +11,5 @@ pub mod http;
 pub mod secret;
 pub mod sim;
 pub mod store;
+pub mod web;
 pub mod xml;

@@ -12,3 +12,5 @@ mod cybozu_schema;
 mod sync_cli;
 // The dncs-dev binary.
 mod dev_server;
+// The dncs binary run as a CGI process.
+mod cgi;
