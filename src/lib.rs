@@ -8,6 +8,8 @@ pub mod config;
 pub mod cybozu;
 pub mod dev;
 pub mod http;
+pub mod license;
+pub mod password;
 pub mod secret;
 pub mod sim;
 pub mod store;

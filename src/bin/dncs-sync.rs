@@ -1,41 +1,54 @@
 //! `dncs-sync`: the scheduled side of dncs (cron / Task Scheduler) and the administrator's
-//! commands. `dncs-sync check` reads `dncs.ini`, opens the data folder and reports what it found.
+//! commands. The work is in the library; this file parses arguments and reports.
 
+use std::io::{BufRead, IsTerminal, Write};
 use std::process::ExitCode;
 
-use anyhow::Context;
+use anyhow::{anyhow, Context};
 use dncs::config::Config;
-use dncs::secret::SecretKey;
-use dncs::store::Store;
+use dncs::store::{open_data_folder, Store, SETTING_ADMIN_PASSWORD_HASH};
 
-const USAGE: &str = "usage: dncs-sync check
+const USAGE: &str = "usage: dncs-sync COMMAND
 
-  check    read dncs.ini (next to this program, or DNCS_INI), open the data folder
-           (database and secret key, created when missing) and report what was found";
+  check            read dncs.ini (next to this program, or DNCS_INI), open the data folder
+                   (database and secret key, created when missing) and report what was found
+  admin-password   set the password of the administrator's screens; it is read from standard
+                   input (one line), e.g.  echo 'new password' | dncs-sync admin-password";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    match args.first().map(String::as_str) {
-        Some("check") if args.len() == 1 => match check() {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(e) => {
-                eprintln!("dncs-sync: {e:#}");
-                ExitCode::FAILURE
-            }
-        },
-        Some("-h" | "--help") => {
+    let outcome = match args
+        .iter()
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .as_slice()
+    {
+        ["check"] => check(),
+        ["admin-password"] => admin_password(),
+        ["-h" | "--help"] => {
             println!("{USAGE}");
-            ExitCode::SUCCESS
+            return ExitCode::SUCCESS;
         }
-        Some("-V" | "--version") => {
+        ["-V" | "--version"] => {
             println!("dncs-sync {}", env!("CARGO_PKG_VERSION"));
-            ExitCode::SUCCESS
+            return ExitCode::SUCCESS;
         }
         _ => {
             eprintln!("{USAGE}");
-            ExitCode::from(2)
+            return ExitCode::from(2);
+        }
+    };
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("dncs-sync: {e:#}");
+            ExitCode::FAILURE
         }
     }
+}
+
+fn open(config: &Config) -> anyhow::Result<Store> {
+    open_data_folder(&config.data_dir).map_err(|e| anyhow!(e))
 }
 
 fn check() -> anyhow::Result<()> {
@@ -48,20 +61,50 @@ fn check() -> anyhow::Result<()> {
         Ok(url) => println!("CYBOZU_URL: {url}"),
         Err(e) => println!("  warning: {e}"),
     }
-    let key_path = config.data_dir.join("secret.key");
-    let key = SecretKey::load_or_create(&key_path)
-        .with_context(|| format!("secret key {}", key_path.display()))?;
-    let db_path = config.data_dir.join("dncs.db");
-    let store =
-        Store::open(&db_path, key).with_context(|| format!("database {}", db_path.display()))?;
+    let store = open(&config)?;
     let users = store.list_users().context("reading the users")?;
     println!(
         "database: {} (schema version {}, {} users)",
-        db_path.display(),
+        config.data_dir.join(dncs::store::DATABASE_FILE).display(),
         store
             .schema_version()
             .context("reading the schema version")?,
         users.len()
     );
+    let admin = store.setting(SETTING_ADMIN_PASSWORD_HASH)?.is_some();
+    println!(
+        "administrator password: {}",
+        if admin {
+            "set"
+        } else {
+            "not set (run dncs-sync admin-password)"
+        }
+    );
+    Ok(())
+}
+
+fn admin_password() -> anyhow::Result<()> {
+    let config = Config::locate_and_load()?;
+    let stdin = std::io::stdin();
+    if stdin.is_terminal() {
+        print!("New administrator password (shown as typed): ");
+        std::io::stdout().flush()?;
+    }
+    let mut line = String::new();
+    stdin
+        .lock()
+        .read_line(&mut line)
+        .context("reading the password")?;
+    let password = line.trim_end_matches(['\r', '\n']);
+    let hash = dncs::password::hash(password)?;
+    let store = open(&config)?;
+    store
+        .set_setting(SETTING_ADMIN_PASSWORD_HASH, &hash)
+        .context("storing the password")?;
+    // Sessions opened with the old password end now.
+    store
+        .delete_admin_sessions()
+        .context("ending the administrator's sessions")?;
+    println!("The administrator password is set.");
     Ok(())
 }

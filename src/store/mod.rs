@@ -137,6 +137,21 @@ pub enum StoreError {
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
+/// The database file inside a data folder.
+pub const DATABASE_FILE: &str = "dncs.db";
+/// The key that seals the stored secrets, beside the database.
+pub const KEY_FILE: &str = "secret.key";
+
+/// Opens a data folder's database with the folder's key, creating both when missing; the
+/// message names the file that failed.
+pub fn open_data_folder(data_dir: &Path) -> std::result::Result<Store, String> {
+    let key_path = data_dir.join(KEY_FILE);
+    let key =
+        SecretKey::load_or_create(&key_path).map_err(|e| format!("{}: {e}", key_path.display()))?;
+    let db_path = data_dir.join(DATABASE_FILE);
+    Store::open(&db_path, key).map_err(|e| format!("{}: {e}", db_path.display()))
+}
+
 /// What a transaction body can fail with: SQLite errors get their context from the transaction
 /// helper, so bodies can use `?` on both kinds.
 enum Failure {

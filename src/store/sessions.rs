@@ -139,6 +139,13 @@ impl Store {
         })
     }
 
+    /// Logs the administrator out everywhere (e.g. after a new administrator password).
+    pub fn delete_admin_sessions(&self) -> Result<usize> {
+        self.write("deleting the administrator's sessions", |tx| {
+            Ok(tx.execute("DELETE FROM sessions WHERE is_admin = 1", [])?)
+        })
+    }
+
     /// Deletes sessions idle longer than `max_idle` (and their pending Google authorizations).
     pub fn expire_idle_sessions(&self, now: DateTime<Utc>, max_idle: Duration) -> Result<usize> {
         self.write("expiring idle sessions", |tx| {

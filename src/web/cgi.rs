@@ -424,14 +424,18 @@ impl Response {
         }
     }
 
+    /// Adds a header; one already set under that name (any case) is replaced.
     pub fn with_header(mut self, name: &str, value: &str) -> Response {
+        self.headers.retain(|(n, _)| !n.eq_ignore_ascii_case(name));
         self.headers.push((name.to_owned(), value.to_owned()));
         self
     }
 
-    pub fn with_cookie(self, cookie: Cookie) -> Response {
-        let value = cookie.header_value();
-        self.with_header("Set-Cookie", &value)
+    /// Adds a `Set-Cookie` header; several cookies make several headers.
+    pub fn with_cookie(mut self, cookie: Cookie) -> Response {
+        self.headers
+            .push(("Set-Cookie".to_owned(), cookie.header_value()));
+        self
     }
 
     /// The first header called `name` (any case).

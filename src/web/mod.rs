@@ -4,8 +4,13 @@
 //! [`Response`]; the `dncs` binary only gathers those two and prints the answer, so tests call
 //! [`handle`] directly. Every failure becomes a page that says what went wrong, never an empty 500.
 
+pub mod admin;
+pub mod app;
 pub mod cgi;
+pub mod detach;
 pub mod error_page;
+pub mod i18n;
+pub mod user;
 
 pub use cgi::{Cookie, Method, Request, RequestError, Response, DEFAULT_BODY_LIMIT};
 pub use error_page::{error_page, escape_html};
@@ -72,43 +77,59 @@ fn route(config: &Config, request: &Request) -> Response {
         )
         .with_header("Allow", "GET, HEAD, POST");
     }
-    match request.page().unwrap_or("") {
-        "" => running_page(lang),
+    let page = request.page().unwrap_or("");
+    let handler: fn(&mut app::App<'_>) -> Response = match page {
+        "css" => return stylesheet(),
+        "" => front,
+        "login" => user::login,
+        "logout" => user::logout,
+        "settings" => user::settings,
+        "sync_now" => user::sync_now,
+        "history" => user::history,
+        "google_auth" => user::google_auth,
+        "admin_login" => admin::login,
+        "admin" => admin::license_page,
+        "admin_users" => admin::users,
+        "admin_history" => admin::history,
+        "admin_ini" => admin::ini,
         unknown => {
             let message = match lang {
                 Lang::Ja => format!("「{unknown}」というページはありません。"),
                 Lang::En => format!("There is no page \"{unknown}\"."),
             };
-            error_page(
+            return error_page(
                 404,
                 localized(lang, "ページが見つかりません", "Page not found"),
                 &message,
                 lang,
-            )
+            );
         }
+    };
+    match app::App::open(config, request) {
+        Ok(mut app) => handler(&mut app),
+        Err(page) => page,
     }
 }
 
-/// The placeholder home page until the screens exist: proof that the CGI, its ini and the web server
-/// work together, with nothing an outsider could use.
-fn running_page(lang: Lang) -> Response {
-    let (title, note) = match lang {
-        Lang::Ja => (
-            "dncs は動作しています",
-            "設定ファイル dncs.ini を読み込みました。",
-        ),
-        Lang::En => ("dncs is running", "dncs.ini was read."),
-    };
-    Response::html(
-        200,
-        format!(
-            "<!DOCTYPE html>\n<html lang=\"{lang}\">\n<head>\n<meta charset=\"utf-8\">\n\
-             <meta name=\"robots\" content=\"noindex\">\n<title>{title}</title>\n</head>\n\
-             <body>\n<h1>{title}</h1>\n<p>{note}</p>\n<p>dncs {version}</p>\n</body>\n</html>\n",
-            lang = lang.as_str(),
-            version = escape_html(env!("CARGO_PKG_VERSION")),
-        ),
-    )
+/// The front page: a user's settings, the administrator's license page, or the login.
+fn front(app: &mut app::App<'_>) -> Response {
+    if app.is_admin() {
+        Response::redirect(&app.page_url("admin"))
+    } else if app.user_id().is_some() {
+        Response::redirect(&app.page_url("settings"))
+    } else {
+        user::login(app)
+    }
+}
+
+/// The stylesheet, served by the CGI itself so that an install needs no static file mapping.
+fn stylesheet() -> Response {
+    Response::text(200, app::STYLESHEET)
+        .with_header("Content-Type", "text/css; charset=utf-8")
+        .with_header(
+            "Cache-Control",
+            &format!("public, max-age={}", app::STYLESHEET_MAX_AGE.as_secs()),
+        )
 }
 
 fn localized(lang: Lang, japanese: &'static str, english: &'static str) -> &'static str {
@@ -145,24 +166,13 @@ mod tests {
     }
 
     #[test]
-    fn a_good_request_says_dncs_is_running() {
-        let response = handle(config(""), request(""));
+    fn the_stylesheet_needs_no_database() {
+        let response = handle(config(""), request("page=css"));
         assert_eq!(response.status, 200);
-        assert!(body(&response).contains("dncs は動作しています"));
-        let english = handle(config("LANG=en\n"), request(""));
-        assert!(body(&english).contains("dncs is running"));
-    }
-
-    #[test]
-    fn the_running_page_shows_no_secret() {
-        let response = handle(
-            config("GOOGLE_CLIENT_SECRET=s3cr3t\nCYBOZU_URL=http://intra/cgi-bin/ag.cgi\n"),
-            request(""),
+        assert_eq!(
+            response.header("Content-Type"),
+            Some("text/css; charset=utf-8")
         );
-        let text = body(&response);
-        assert!(!text.contains("s3cr3t"));
-        assert!(!text.contains("intra"));
-        assert!(!text.contains("/srv/dncs"));
     }
 
     #[test]

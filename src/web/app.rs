@@ -1,0 +1,305 @@
+//! One request's context: the configuration, the database, the clock, the session and its CSRF
+//! token, and rendering of the templates in `html/` with the shared layout.
+
+use std::time::Duration as StdDuration;
+
+use chrono::{DateTime, Duration, Utc};
+use minijinja::{context, Environment, Value};
+
+use super::cgi::{Cookie, Method, Request, Response};
+use super::error_page::error_page;
+use super::i18n;
+use crate::config::{Config, Lang};
+use crate::store::{Session, Store, UserId};
+
+/// The session cookie; its value is a random token the database keeps only as a hash.
+pub const SESSION_COOKIE: &str = "dncs_session";
+/// The double-submit token of the login forms, which come before any session.
+pub const LOGIN_CSRF_COOKIE: &str = "dncs_login";
+/// A session idle this long is over.
+pub const SESSION_IDLE_MINUTES: i64 = 60;
+/// Failed logins allowed per login name and per client address in [`THROTTLE_WINDOW_MINUTES`].
+pub const THROTTLE_MAX_FAILURES: u32 = 5;
+pub const THROTTLE_WINDOW_MINUTES: i64 = 15;
+
+/// The templates, compiled into the program so that a CGI start reads no template files.
+const TEMPLATES: &[(&str, &str)] = &[
+    ("layout.html", include_str!("../../html/layout.html")),
+    ("login.html", include_str!("../../html/login.html")),
+    ("settings.html", include_str!("../../html/settings.html")),
+    ("history.html", include_str!("../../html/history.html")),
+    ("message.html", include_str!("../../html/message.html")),
+    (
+        "admin_login.html",
+        include_str!("../../html/admin_login.html"),
+    ),
+    (
+        "admin_license.html",
+        include_str!("../../html/admin_license.html"),
+    ),
+    (
+        "admin_users.html",
+        include_str!("../../html/admin_users.html"),
+    ),
+    ("admin_ini.html", include_str!("../../html/admin_ini.html")),
+];
+
+pub const STYLESHEET: &str = include_str!("../../html/static/dncs.css");
+
+/// A logged-in (or anonymous) session with the cookie token that names it.
+pub struct ActiveSession {
+    pub token: String,
+    pub session: Session,
+}
+
+/// Everything a handler needs.
+pub struct App<'r> {
+    pub config: &'r Config,
+    pub request: &'r Request,
+    pub store: Store,
+    pub now: DateTime<Utc>,
+    pub session: Option<ActiveSession>,
+    /// Set when a session cookie was sent but has expired: the login page says so.
+    pub session_expired: bool,
+}
+
+impl<'r> App<'r> {
+    /// Opens the data folder and finds the session; a failure is a page naming the problem.
+    pub fn open(config: &'r Config, request: &'r Request) -> Result<Self, Response> {
+        let lang = config.lang;
+        let data_failure = |what: String| {
+            error_page(
+                500,
+                match lang {
+                    Lang::Ja => "データフォルダーを開けません",
+                    Lang::En => "The data folder cannot be opened",
+                },
+                &what,
+                lang,
+            )
+        };
+        let store = crate::store::open_data_folder(&config.data_dir).map_err(data_failure)?;
+        let now = crate::clock::now();
+        let mut app = Self {
+            config,
+            request,
+            store,
+            now,
+            session: None,
+            session_expired: false,
+        };
+        if let Some(token) = request.cookie(SESSION_COOKIE).filter(|t| !t.is_empty()) {
+            match app.store.active_session(token, now, idle()) {
+                Ok(Some(session)) => {
+                    // Keep an active session alive; a failure here costs only an earlier expiry.
+                    let _ = app.store.touch_session(token, now);
+                    app.session = Some(ActiveSession {
+                        token: token.to_string(),
+                        session,
+                    });
+                }
+                Ok(None) => app.session_expired = true,
+                Err(e) => return Err(data_failure(e.to_string())),
+            }
+        }
+        Ok(app)
+    }
+
+    pub fn lang(&self) -> Lang {
+        self.config.lang
+    }
+
+    pub fn t(&self, key: &str) -> String {
+        i18n::text(self.lang(), key).to_string()
+    }
+
+    /// The logged-in Cybozu user, if this is a user session.
+    pub fn user_id(&self) -> Option<UserId> {
+        self.session
+            .as_ref()
+            .filter(|s| !s.session.is_admin)
+            .and_then(|s| s.session.user_id)
+    }
+
+    pub fn is_admin(&self) -> bool {
+        self.session.as_ref().is_some_and(|s| s.session.is_admin)
+    }
+
+    pub fn is_post(&self) -> bool {
+        self.request.method == Method::Post
+    }
+
+    /// Whether a POST carries this session's CSRF token.
+    pub fn csrf_ok(&self) -> bool {
+        match (&self.session, self.request.form("csrf")) {
+            (Some(active), Some(sent)) => constant_time_eq(&active.session.csrf_token, sent),
+            _ => false,
+        }
+    }
+
+    /// Whether a login POST carries the token of its own form (double-submit cookie).
+    pub fn login_csrf_ok(&self) -> bool {
+        match (
+            self.request.cookie(LOGIN_CSRF_COOKIE),
+            self.request.form("csrf"),
+        ) {
+            (Some(cookie), Some(sent)) if !cookie.is_empty() => constant_time_eq(cookie, sent),
+            _ => false,
+        }
+    }
+
+    /// A relative URL of a page of this CGI.
+    pub fn page_url(&self, page: &str) -> String {
+        format!("{}?page={page}", self.request.script_name)
+    }
+
+    /// Renders `template` inside the layout with the shared context and `extra`.
+    pub fn render(&self, status: u16, template: &str, extra: Value) -> Response {
+        let lang = self.lang();
+        let mut env = Environment::new();
+        for (name, source) in TEMPLATES {
+            if let Err(e) = env.add_template(name, source) {
+                return template_failure(lang, name, &e);
+            }
+        }
+        env.add_function("t", move |key: &str| i18n::text(lang, key).to_string());
+        let who = self.who();
+        let csrf = self
+            .session
+            .as_ref()
+            .map(|s| s.session.csrf_token.clone())
+            .unwrap_or_default();
+        let ctx = context! {
+            lang => match lang { Lang::Ja => "ja", Lang::En => "en" },
+            script => self.request.script_name.clone(),
+            version => env!("CARGO_PKG_VERSION"),
+            who => who,
+            is_admin => self.is_admin(),
+            csrf => csrf,
+            ..extra
+        };
+        match env.get_template(template).and_then(|t| t.render(ctx)) {
+            Ok(html) => Response::html(status, html),
+            Err(e) => template_failure(lang, template, &e),
+        }
+    }
+
+    /// A page with one message and a link back.
+    pub fn message(&self, status: u16, title_key: &str, text: &str) -> Response {
+        self.render(
+            status,
+            "message.html",
+            context! { title => self.t(title_key), text => text },
+        )
+    }
+
+    /// Starts a new session (after a login), replacing any earlier one, and sets its cookie.
+    pub fn start_session(
+        &mut self,
+        user_id: Option<UserId>,
+        is_admin: bool,
+        response: Response,
+    ) -> Result<Response, crate::store::StoreError> {
+        if let Some(old) = self.session.take() {
+            self.store.delete_session(&old.token)?;
+        }
+        let fresh = self.store.create_session(user_id, is_admin, self.now)?;
+        let cookie = Cookie::new(SESSION_COOKIE, &fresh.token, self.request);
+        self.session = Some(ActiveSession {
+            token: fresh.token,
+            session: fresh.session,
+        });
+        Ok(response
+            .with_cookie(cookie)
+            .with_cookie(Cookie::removal(LOGIN_CSRF_COOKIE, self.request)))
+    }
+
+    /// Ends the session and clears its cookie.
+    pub fn end_session(
+        &mut self,
+        response: Response,
+    ) -> Result<Response, crate::store::StoreError> {
+        if let Some(old) = self.session.take() {
+            self.store.delete_session(&old.token)?;
+        }
+        Ok(response.with_cookie(Cookie::removal(SESSION_COOKIE, self.request)))
+    }
+
+    /// A page for a database failure in the middle of a request.
+    pub fn store_failure(&self, error: &crate::store::StoreError) -> Response {
+        error_page(
+            500,
+            match self.lang() {
+                Lang::Ja => "データベースの処理に失敗しました",
+                Lang::En => "A database operation failed",
+            },
+            &error.to_string(),
+            self.lang(),
+        )
+    }
+
+    fn who(&self) -> String {
+        if self.is_admin() {
+            return match self.lang() {
+                Lang::Ja => "管理者".into(),
+                Lang::En => "Administrator".into(),
+            };
+        }
+        match self.user_id().map(|id| self.store.user_by_id(id)) {
+            Some(Ok(Some(user))) if !user.display_name.is_empty() => user.display_name,
+            Some(Ok(Some(user))) => user.login_name,
+            _ => String::new(),
+        }
+    }
+}
+
+pub fn idle() -> Duration {
+    Duration::minutes(SESSION_IDLE_MINUTES)
+}
+
+pub fn throttle_window() -> Duration {
+    Duration::minutes(THROTTLE_WINDOW_MINUTES)
+}
+
+/// Compares secrets without leaking through timing where they first differ.
+pub fn constant_time_eq(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+fn template_failure(lang: Lang, name: &str, error: &minijinja::Error) -> Response {
+    log::error!("template {name}: {error:#}");
+    error_page(
+        500,
+        match lang {
+            Lang::Ja => "画面を表示できません",
+            Lang::En => "The page cannot be shown",
+        },
+        &format!("{name}: {error}"),
+        lang,
+    )
+}
+
+/// How long a browser may keep the stylesheet (it changes with the version in its URL).
+pub const STYLESHEET_MAX_AGE: StdDuration = StdDuration::from_secs(7 * 24 * 3600);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn constant_time_eq_compares_whole_strings() {
+        assert!(constant_time_eq("abc", "abc"));
+        assert!(!constant_time_eq("abc", "abd"));
+        assert!(!constant_time_eq("abc", "ab"));
+        assert!(!constant_time_eq("", "a"));
+    }
+
+    #[test]
+    fn every_template_parses() {
+        let mut env = Environment::new();
+        for (name, source) in TEMPLATES {
+            env.add_template(name, source).expect(name);
+        }
+    }
+}

@@ -1,0 +1,425 @@
+//! The user's screens: ログイン with the Cybozu login, 同期設定, ただちに同期する, 同期履歴, ログアウト.
+
+use chrono::{DateTime, Utc};
+use minijinja::context;
+
+use super::app::{throttle_window, App, LOGIN_CSRF_COOKIE, THROTTLE_MAX_FAILURES};
+use super::cgi::{Cookie, Response};
+use crate::config::Lang;
+use crate::cybozu::{Client, Credentials, CybozuError};
+use crate::http::{agent, AgentSettings};
+use crate::store::{HistoryEntry, StoreError, Target, User};
+
+/// Entries per page of 同期履歴.
+pub const HISTORY_PER_PAGE: u32 = 20;
+
+/// `?page=login`, and the front page of a visitor without a session.
+pub fn login(app: &mut App<'_>) -> Response {
+    if app.is_post() {
+        return login_submit(app);
+    }
+    if app.user_id().is_some() {
+        return Response::redirect(&app.page_url("settings"));
+    }
+    let notice = if app.session_expired {
+        app.t("session.expired")
+    } else {
+        String::new()
+    };
+    login_form(app, 200, "", &notice, "")
+}
+
+/// Shows a login form (users and, through `admin`, the administrator) with a fresh
+/// double-submit token in a cookie.
+pub fn login_form(app: &App<'_>, status: u16, login: &str, notice: &str, error: &str) -> Response {
+    login_page(app, status, LoginKind::User, login, notice, error)
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum LoginKind {
+    User,
+    Admin,
+}
+
+pub fn login_page(
+    app: &App<'_>,
+    status: u16,
+    kind: LoginKind,
+    login: &str,
+    notice: &str,
+    error: &str,
+) -> Response {
+    let token = match crate::secret::random_token(24) {
+        Ok(token) => token,
+        Err(e) => return app.store_failure(&StoreError::Random(e)),
+    };
+    let (template, title_key, action, password_key, intro, other_link, other_label) = match kind {
+        LoginKind::User => (
+            "login.html",
+            "login.title",
+            "login",
+            "login.password",
+            app.t("login.intro"),
+            "admin_login",
+            "login.admin_link",
+        ),
+        LoginKind::Admin => (
+            "admin_login.html",
+            "admin.login_title",
+            "admin_login",
+            "admin.password",
+            String::new(),
+            "login",
+            "login.title",
+        ),
+    };
+    app.render(
+        status,
+        template,
+        context! {
+            title_key, action, password_key, intro, other_link, other_label,
+            ask_login => kind == LoginKind::User,
+            login_csrf => token.clone(),
+            login => login,
+            notice => notice,
+            error => error,
+        },
+    )
+    .with_cookie(Cookie::new(LOGIN_CSRF_COOKIE, &token, app.request))
+}
+
+fn login_submit(app: &mut App<'_>) -> Response {
+    let login = app.request.form("login").unwrap_or("").trim().to_string();
+    let password = app.request.form("password").unwrap_or("").to_string();
+    if !app.login_csrf_ok() {
+        return login_form(app, 403, &login, "", &app.t("csrf.failed"));
+    }
+    if login.is_empty() || password.is_empty() {
+        return login_form(app, 400, &login, "", &app.t("login.failed"));
+    }
+    let login_key = format!("login:{login}");
+    let address_key = format!("addr:{}", app.request.remote_addr.as_deref().unwrap_or("-"));
+    for key in [&login_key, &address_key] {
+        match app
+            .store
+            .is_login_throttled(key, THROTTLE_MAX_FAILURES, throttle_window(), app.now)
+        {
+            Ok(false) => {}
+            Ok(true) => return login_form(app, 429, &login, "", &app.t("login.throttled")),
+            Err(e) => return app.store_failure(&e),
+        }
+    }
+    let client = match cybozu_client(app, &login, &password) {
+        Ok(client) => client,
+        Err(message) => return login_form(app, 500, &login, "", &message),
+    };
+    let user_id = match client.login_user_id() {
+        Ok(id) => id,
+        Err(CybozuError::LoginFailed { .. }) => {
+            for key in [&login_key, &address_key] {
+                if let Err(e) = app
+                    .store
+                    .record_login_failure(key, app.now, throttle_window())
+                {
+                    return app.store_failure(&e);
+                }
+            }
+            return login_form(app, 401, &login, "", &app.t("login.failed"));
+        }
+        Err(e) => {
+            log::warn!("login of {login}: {e}");
+            return login_form(app, 502, &login, "", &app.t("login.unreachable"));
+        }
+    };
+    let Ok(user_id) = i64::try_from(user_id) else {
+        return login_form(app, 502, &login, "", &app.t("login.unreachable"));
+    };
+    // The display name is a courtesy: a directory failure must not block the login.
+    let display_name = client
+        .users_by_login_name(&[login.as_str()])
+        .ok()
+        .and_then(|users| users.into_iter().next())
+        .map(|u| u.name)
+        .unwrap_or_default();
+    match remember_user(app, user_id, &login, &display_name, &password) {
+        Ok(()) => {}
+        Err(e) => return app.store_failure(&e),
+    }
+    let _ = app.store.clear_login_failures(&login_key);
+    let redirect = Response::redirect(&app.page_url("settings"));
+    app.start_session(Some(user_id), false, redirect)
+        .unwrap_or_else(|e| app.store_failure(&e))
+}
+
+/// Records the user and the password the sync will use; a first-time user is enabled while
+/// licensed seats remain (the administrator can disable them later).
+fn remember_user(
+    app: &App<'_>,
+    user_id: i64,
+    login: &str,
+    display_name: &str,
+    password: &str,
+) -> Result<(), StoreError> {
+    let is_new = app.store.user_by_id(user_id)?.is_none();
+    app.store
+        .upsert_user(user_id, login, display_name, app.now)?;
+    app.store.set_cybozu_password(user_id, password, app.now)?;
+    if is_new && crate::license::seat_available(&app.store, app.config)? {
+        app.store.set_enabled(user_id, true, app.now)?;
+    }
+    Ok(())
+}
+
+fn cybozu_client(app: &App<'_>, login: &str, password: &str) -> Result<Client, String> {
+    let url = app.config.cybozu_url().map_err(|e| e.to_string())?;
+    let agent = agent(&AgentSettings::from_config(app.config)).map_err(|e| e.to_string())?;
+    Ok(Client::new(
+        url,
+        agent,
+        Credentials {
+            login: login.into(),
+            password: password.into(),
+        },
+    ))
+}
+
+/// `?page=logout` (POST).
+pub fn logout(app: &mut App<'_>) -> Response {
+    if !app.is_post() || !app.csrf_ok() {
+        return app.message(403, "nav.logout", &app.t("csrf.failed"));
+    }
+    let redirect = Response::redirect(&app.request.script_name);
+    app.end_session(redirect)
+        .unwrap_or_else(|e| app.store_failure(&e))
+}
+
+/// The logged-in user, or the page that sends a visitor to log in.
+fn current_user(app: &mut App<'_>) -> Result<User, Response> {
+    let Some(user_id) = app.user_id() else {
+        let notice = if app.session_expired {
+            app.t("session.expired")
+        } else {
+            String::new()
+        };
+        return Err(login_form(app, 401, "", &notice, ""));
+    };
+    match app.store.user_by_id(user_id) {
+        Ok(Some(user)) => Ok(user),
+        Ok(None) => Err(login_form(app, 401, "", "", "")),
+        Err(e) => Err(app.store_failure(&e)),
+    }
+}
+
+/// `?page=settings`: 同期設定, and saving it.
+pub fn settings(app: &mut App<'_>) -> Response {
+    let user = match current_user(app) {
+        Ok(user) => user,
+        Err(page) => return page,
+    };
+    if app.is_post() {
+        if !app.csrf_ok() {
+            return settings_page(app, &user, 403, "", &app.t("csrf.failed"));
+        }
+        return save_settings(app, user);
+    }
+    let notice = match app.request.query("done") {
+        Some("saved") => app.t("settings.saved"),
+        Some("dropped") => format!(
+            "{} {}",
+            app.t("settings.saved"),
+            app.t("settings.sync_info_dropped")
+        ),
+        Some("started") => app.t("settings.sync_started"),
+        Some("queued") => app.t("settings.sync_queued"),
+        _ => String::new(),
+    };
+    settings_page(app, &user, 200, &notice, "")
+}
+
+fn save_settings(app: &mut App<'_>, user: User) -> Response {
+    let form = |name: &str| app.request.form(name).unwrap_or("").trim().to_string();
+    let target = match form("target").as_str() {
+        "caldav" => Target::Caldav,
+        _ => Target::Google,
+    };
+    let wants_sync = form("sync_on") == "on";
+    if wants_sync && !user.enabled {
+        return settings_page(app, &user, 403, "", &app.t("settings.not_permitted"));
+    }
+    let caldav_url = form("caldav_url");
+    let is_web_url = caldav_url.starts_with("http://") || caldav_url.starts_with("https://");
+    if !caldav_url.is_empty() && !is_web_url {
+        return settings_page(app, &user, 400, "", &app.t("settings.bad_url"));
+    }
+    let calendar_id = form("calendar_id");
+    let caldav_password = app.request.form("caldav_password").unwrap_or("");
+    let id = user.id;
+    let saved = (|| -> Result<bool, StoreError> {
+        let mut dropped = app
+            .store
+            .set_target_and_calendar(id, target, &calendar_id, app.now)?;
+        let password = (!caldav_password.is_empty()).then_some(caldav_password);
+        dropped |= app.store.set_caldav_account(
+            id,
+            &caldav_url,
+            &form("caldav_user"),
+            password,
+            app.now,
+        )?;
+        // 停止 is always allowed; a disabled user keeps 停止 whatever the form says.
+        app.store
+            .set_sync_on(id, wants_sync && user.enabled, app.now)?;
+        Ok(dropped)
+    })();
+    match saved {
+        Ok(dropped) => {
+            let done = if dropped { "dropped" } else { "saved" };
+            Response::redirect(&format!("{}&done={done}", app.page_url("settings")))
+        }
+        Err(e) => app.store_failure(&e),
+    }
+}
+
+fn settings_page(app: &App<'_>, user: &User, status: u16, notice: &str, error: &str) -> Response {
+    let pending = app.store.has_pending_sync_request(user.id).unwrap_or(false);
+    let (state_key, state_class) = state_of(user, pending);
+    let google_state = match &user.google {
+        None => app.t("google.none"),
+        Some(link) if link.asks_for_relink() => app.t("google.relink"),
+        Some(_) => app.t("google.linked"),
+    };
+    app.render(
+        status,
+        "settings.html",
+        context! {
+            state => app.t(state_key),
+            state_class,
+            last_pass => user.last_pass_at.map(|t| local_time(app, t)),
+            last_error => user.last_error.clone(),
+            can_sync => user.enabled && user.sync_on,
+            target => user.target.as_str(),
+            enabled => user.enabled,
+            sync_on => user.sync_on,
+            calendar_id => user.calendar_id.clone(),
+            google_state,
+            caldav_url => user.caldav_url.clone(),
+            caldav_user => user.caldav_user.clone(),
+            caldav_password_stored => user.has_caldav_password,
+            notice, error,
+        },
+    )
+}
+
+/// 状態 as the screen names it (DESIGN §8).
+pub fn state_of(user: &User, pending_request: bool) -> (&'static str, &'static str) {
+    if !user.enabled {
+        ("state.disabled", "disabled")
+    } else if !user.sync_on {
+        ("state.stopped", "off")
+    } else if user.syncing_since.is_some() || pending_request {
+        ("state.running_now", "on")
+    } else {
+        ("state.running", "on")
+    }
+}
+
+/// `?page=sync_now` (POST): records the request, then tries to start the pass at once.
+pub fn sync_now(app: &mut App<'_>) -> Response {
+    let user = match current_user(app) {
+        Ok(user) => user,
+        Err(page) => return page,
+    };
+    if !app.is_post() || !app.csrf_ok() {
+        return settings_page(app, &user, 403, "", &app.t("csrf.failed"));
+    }
+    if !(user.enabled && user.sync_on) {
+        return settings_page(app, &user, 409, "", &app.t("settings.not_permitted"));
+    }
+    if let Err(e) = app.store.enqueue_sync_request(user.id, app.now) {
+        return app.store_failure(&e);
+    }
+    let done = match super::detach::start_sync_for(&user.login_name) {
+        Ok(()) => "started",
+        Err(e) => {
+            log::warn!(
+                "could not start dncs-sync for {}: {e}; the next scheduled run serves it",
+                user.login_name
+            );
+            "queued"
+        }
+    };
+    Response::redirect(&format!("{}&done={done}", app.page_url("settings")))
+}
+
+/// `?page=history`: the user's 同期履歴, newest first.
+pub fn history(app: &mut App<'_>) -> Response {
+    let user = match current_user(app) {
+        Ok(user) => user,
+        Err(page) => return page,
+    };
+    let heading = app.t("history.title");
+    history_page(app, &user, heading, "history")
+}
+
+/// A page of a user's history; shared with the administrator's view of any user.
+pub fn history_page(app: &App<'_>, user: &User, heading: String, page_name: &str) -> Response {
+    let page: u32 = app
+        .request
+        .query("p")
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(0)
+        .min(100_000);
+    let result = match app.store.history_page(user.id, page, HISTORY_PER_PAGE) {
+        Ok(result) => result,
+        Err(e) => return app.store_failure(&e),
+    };
+    let base = if page_name == "history" {
+        app.page_url("history")
+    } else {
+        format!("{}&user={}", app.page_url(page_name), user.id)
+    };
+    let shown = u64::from(page + 1) * u64::from(HISTORY_PER_PAGE);
+    let older_url = (result.total > shown).then(|| format!("{base}&p={}", page + 1));
+    let newer_url = (page > 0).then(|| format!("{base}&p={}", page - 1));
+    let entries: Vec<_> = result.entries.iter().map(|e| history_row(app, e)).collect();
+    app.render(
+        200,
+        "history.html",
+        context! { heading, entries, older_url, newer_url },
+    )
+}
+
+fn history_row(app: &App<'_>, entry: &HistoryEntry) -> minijinja::Value {
+    let c = &entry.counts;
+    let counts = |created: u32, updated: u32, deleted: u32| {
+        app.t("history.counts")
+            .replace("{created}", &created.to_string())
+            .replace("{updated}", &updated.to_string())
+            .replace("{deleted}", &deleted.to_string())
+    };
+    context! {
+        time => local_time(app, entry.started_at),
+        to_remote => counts(c.remote_created, c.remote_updated, c.remote_deleted),
+        to_cybozu => counts(c.cybozu_created, c.cybozu_updated, c.cybozu_deleted),
+        adopted => c.adopted,
+        conflicts => c.conflicts,
+        errors => entry.errors.clone(),
+    }
+}
+
+/// A time as the office reads it, in `TIMEZONE`.
+pub fn local_time(app: &App<'_>, time: DateTime<Utc>) -> String {
+    let local = time.with_timezone(&app.config.timezone);
+    match app.lang() {
+        Lang::Ja => local.format("%Y/%m/%d %H:%M").to_string(),
+        Lang::En => local.format("%Y-%m-%d %H:%M").to_string(),
+    }
+}
+
+/// `?page=google_auth`: linking Google comes with the Google connector; until then it says so.
+pub fn google_auth(app: &mut App<'_>) -> Response {
+    if let Err(page) = current_user(app) {
+        return page;
+    }
+    app.message(501, "settings.google_auth", &app.t("google.unavailable"))
+}
