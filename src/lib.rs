@@ -9,6 +9,7 @@ pub mod cybozu;
 pub mod dev;
 pub mod http;
 pub mod license;
+pub mod oauth;
 pub mod password;
 pub mod secret;
 pub mod sim;

@@ -1,7 +1,15 @@
 //! `dncs-dev`: runs the product on loopback against the built-in simulators, for developers and
 //! evaluators. `dncs-dev cybozu-sim` serves only the simulated Cybozu Office.
 
+use std::io::Write as _;
 use std::process::ExitCode;
+
+/// Prints a line; a closed standard output (a caller that stopped reading) is no reason to stop serving.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
 
 use dncs::dev::{build_siblings_with_cargo, sibling_program, Demo};
 use dncs::sim::cybozu::{seed, CybozuSim};
@@ -24,7 +32,7 @@ fn main() -> ExitCode {
                 None => return usage_error("--port needs a number"),
             },
             "-h" | "--help" => {
-                println!("{USAGE}");
+                say!("{USAGE}");
                 return ExitCode::SUCCESS;
             }
             "cybozu-sim" if command.is_none() => command = Some(arg.as_str()),
@@ -39,17 +47,17 @@ fn main() -> ExitCode {
 
 fn serve_demo(port: u16) -> ExitCode {
     let Some(program) = sibling_program("dncs") else {
-        eprintln!("dncs-dev: cannot tell where this program lives");
+        esay!("dncs-dev: cannot tell where this program lives");
         return ExitCode::FAILURE;
     };
     if let Some(dir) = program.parent() {
         if let Err(e) = build_siblings_with_cargo(dir) {
-            eprintln!("dncs-dev: {e}");
+            esay!("dncs-dev: {e}");
             return ExitCode::FAILURE;
         }
     }
     if !program.exists() {
-        eprintln!(
+        esay!(
             "dncs-dev: {} is missing; build it with `cargo build --bin dncs`",
             program.display()
         );
@@ -59,15 +67,15 @@ fn serve_demo(port: u16) -> ExitCode {
     let demo = match Demo::start(program, port, root) {
         Ok(demo) => demo,
         Err(e) => {
-            eprintln!("dncs-dev: {e}");
+            esay!("dncs-dev: {e}");
             return ExitCode::FAILURE;
         }
     };
-    println!("dncs (demo): {}", demo.cgi.url());
-    println!("Simulated Cybozu Office: CYBOZU_URL={}", demo.cybozu.url());
-    println!("Install folder (dncs.ini, data): {}", demo.root.display());
+    say!("dncs (demo): {}", demo.cgi.url());
+    say!("Simulated Cybozu Office: CYBOZU_URL={}", demo.cybozu.url());
+    say!("Install folder (dncs.ini, data): {}", demo.root.display());
     print_logins();
-    println!("Press Ctrl+C to stop.");
+    say!("Press Ctrl+C to stop.");
     let Demo { cybozu, cgi, .. } = demo;
     let _keep_running = cybozu;
     cgi.serve_forever();
@@ -81,25 +89,25 @@ fn serve_cybozu(port: u16) -> ExitCode {
     let sim = match CybozuSim::start_on(&format!("127.0.0.1:{port}"), seed::demo(today)) {
         Ok(sim) => sim,
         Err(e) => {
-            eprintln!("dncs-dev: cannot listen on 127.0.0.1:{port}: {e}");
+            esay!("dncs-dev: cannot listen on 127.0.0.1:{port}: {e}");
             return ExitCode::FAILURE;
         }
     };
-    println!("Simulated Cybozu Office: CYBOZU_URL={}", sim.url());
+    say!("Simulated Cybozu Office: CYBOZU_URL={}", sim.url());
     print_logins();
-    println!("Press Ctrl+C to stop.");
+    say!("Press Ctrl+C to stop.");
     sim.serve_forever();
     ExitCode::SUCCESS
 }
 
 fn print_logins() {
-    println!("Demo logins (login / password):");
+    say!("Demo logins (login / password):");
     for (login, password, name) in seed::DEMO_USERS {
-        println!("  {login} / {password}   {name}");
+        say!("  {login} / {password}   {name}");
     }
 }
 
 fn usage_error(message: &str) -> ExitCode {
-    eprintln!("dncs-dev: {message}\n{USAGE}");
+    esay!("dncs-dev: {message}\n{USAGE}");
     ExitCode::from(2)
 }

@@ -9,6 +9,7 @@ pub mod app;
 pub mod cgi;
 pub mod detach;
 pub mod error_page;
+pub mod google_link;
 pub mod i18n;
 pub mod user;
 
@@ -86,7 +87,8 @@ fn route(config: &Config, request: &Request) -> Response {
         "settings" => user::settings,
         "sync_now" => user::sync_now,
         "history" => user::history,
-        "google_auth" => user::google_auth,
+        "google_auth" => google_link::authorize,
+        google_link::CALLBACK_PAGE => google_link::callback,
         "admin_login" => admin::login,
         "admin" => admin::license_page,
         "admin_users" => admin::users,

@@ -231,6 +231,7 @@ pub fn settings(app: &mut App<'_>) -> Response {
         ),
         Some("started") => app.t("settings.sync_started"),
         Some("queued") => app.t("settings.sync_queued"),
+        Some("linked") => app.t("google.linked_now"),
         _ => String::new(),
     };
     settings_page(app, &user, 200, &notice, "")
@@ -414,12 +415,4 @@ pub fn local_time(app: &App<'_>, time: DateTime<Utc>) -> String {
         Lang::Ja => local.format("%Y/%m/%d %H:%M").to_string(),
         Lang::En => local.format("%Y-%m-%d %H:%M").to_string(),
     }
-}
-
-/// `?page=google_auth`: linking Google comes with the Google connector; until then it says so.
-pub fn google_auth(app: &mut App<'_>) -> Response {
-    if let Err(page) = current_user(app) {
-        return page;
-    }
-    app.message(501, "settings.google_auth", &app.t("google.unavailable"))
 }
