@@ -47,17 +47,17 @@ fn main() -> ExitCode {
 
 fn serve_demo(port: u16) -> ExitCode {
     let Some(program) = sibling_program("dncs") else {
-        esay!("dncs-dev: cannot tell where this program lives");
+        eprintln!("dncs-dev: cannot tell where this program lives");
         return ExitCode::FAILURE;
     };
     if let Some(dir) = program.parent() {
         if let Err(e) = build_siblings_with_cargo(dir) {
-            esay!("dncs-dev: {e}");
+            eprintln!("dncs-dev: {e}");
             return ExitCode::FAILURE;
         }
     }
     if !program.exists() {
-        esay!(
+        eprintln!(
             "dncs-dev: {} is missing; build it with `cargo build --bin dncs`",
             program.display()
         );
@@ -67,7 +67,7 @@ fn serve_demo(port: u16) -> ExitCode {
     let demo = match Demo::start(program, port, root) {
         Ok(demo) => demo,
         Err(e) => {
-            esay!("dncs-dev: {e}");
+            eprintln!("dncs-dev: {e}");
             return ExitCode::FAILURE;
         }
     };
@@ -89,7 +89,7 @@ fn serve_cybozu(port: u16) -> ExitCode {
     let sim = match CybozuSim::start_on(&format!("127.0.0.1:{port}"), seed::demo(today)) {
         Ok(sim) => sim,
         Err(e) => {
-            esay!("dncs-dev: cannot listen on 127.0.0.1:{port}: {e}");
+            eprintln!("dncs-dev: cannot listen on 127.0.0.1:{port}: {e}");
             return ExitCode::FAILURE;
         }
     };
@@ -108,6 +108,6 @@ fn print_logins() {
 }
 
 fn usage_error(message: &str) -> ExitCode {
-    esay!("dncs-dev: {message}\n{USAGE}");
+    eprintln!("dncs-dev: {message}\n{USAGE}");
     ExitCode::from(2)
 }
