@@ -8,6 +8,7 @@ pub mod config;
 pub mod cybozu;
 pub mod dev;
 pub mod http;
+pub mod legacy;
 pub mod license;
 pub mod oauth;
 pub mod password;

@@ -12,6 +12,10 @@ const USAGE: &str = "usage: dncs-sync COMMAND
 
   check            read dncs.ini (next to this program, or DNCS_INI), open the data folder
                    (database and secret key, created when missing) and report what was found
+  import-legacy FILE
+                   import Google links from an earlier installation: a CSV of login name,
+                   refresh token, calendar id, flow (oob|relay|direct) and optionally the Cybozu
+                   password; users not known yet get their link at their first login
   admin-password   set the password of the administrator's screens; it is read from standard
                    input (one line), e.g.  echo 'new password' | dncs-sync admin-password";
 
@@ -25,6 +29,7 @@ fn main() -> ExitCode {
     {
         ["check"] => check(),
         ["admin-password"] => admin_password(),
+        ["import-legacy", file] => import_legacy(std::path::Path::new(file)),
         ["-h" | "--help"] => {
             println!("{USAGE}");
             return ExitCode::SUCCESS;
@@ -107,4 +112,54 @@ fn admin_password() -> anyhow::Result<()> {
         .context("ending the administrator's sessions")?;
     println!("The administrator password is set.");
     Ok(())
+}
+
+fn import_legacy(file: &std::path::Path) -> anyhow::Result<()> {
+    let config = Config::locate_and_load()?;
+    let bytes = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
+    let (rows, mut problems) = dncs::legacy::parse_csv(&bytes, file).map_err(|e| anyhow!(e))?;
+    let store = open(&config)?;
+    let agent = dncs::http::agent(&dncs::http::AgentSettings::from_config(&config))?;
+    let cybozu_url = config.cybozu_url().ok().map(str::to_string);
+    let learn_user = |login: &str, password: &str| -> Result<(i64, String), String> {
+        let url = cybozu_url.as_deref().ok_or("CYBOZU_URL is not set")?;
+        let client = dncs::cybozu::Client::new(
+            url,
+            agent.clone(),
+            dncs::cybozu::Credentials {
+                login: login.into(),
+                password: password.into(),
+            },
+        );
+        let id = client.login_user_id().map_err(|e| e.to_string())?;
+        let id = i64::try_from(id).map_err(|_| format!("user id {id} is out of range"))?;
+        let name = client
+            .users_by_login_name(&[login])
+            .ok()
+            .and_then(|users| users.into_iter().next())
+            .map(|u| u.name)
+            .unwrap_or_default();
+        Ok((id, name))
+    };
+    let report = dncs::legacy::import(&store, &config, &rows, learn_user, dncs::clock::now())?;
+    problems.extend(report.problems);
+    println!("linked now: {}", report.applied.len());
+    for login in &report.applied {
+        println!("  {login}");
+    }
+    println!("waiting for their first login: {}", report.waiting.len());
+    for login in &report.waiting {
+        println!("  {login}");
+    }
+    for problem in &problems {
+        eprintln!("  problem: {problem}");
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(anyhow!(
+            "{} line(s) had problems (see above)",
+            problems.len()
+        ))
+    }
 }

@@ -5,6 +5,7 @@
 //! [`Config::from_bytes`] checks each known key, so that every error names the file, the line and the key.
 
 mod raw;
+pub(crate) use raw::decode as decode_text;
 mod value;
 
 use std::collections::HashMap;

@@ -71,6 +71,7 @@ macro_rules! db_enum {
 
 mod cursors;
 mod history;
+mod legacy_links;
 mod mappings;
 mod oauth_flows;
 mod schema;
@@ -82,6 +83,7 @@ mod users;
 
 pub use cursors::Side;
 pub use history::{HistoryEntry, HistoryPage, PassCounts};
+pub use legacy_links::LegacyLink;
 pub use mappings::Mapping;
 pub use oauth_flows::OAuthFlow;
 pub use schema::SCHEMA_VERSION;

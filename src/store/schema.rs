@@ -112,6 +112,17 @@ const MIGRATIONS: &[&str] = &[
     ) WITHOUT ROWID;
     CREATE INDEX oauth_flows_by_session ON oauth_flows (session_hash);
     ",
+    // 4: Google links imported from an earlier installation, waiting for the user's first login
+    //    (the old installation knows login names, not Cybozu ids).
+    "
+    CREATE TABLE legacy_links (
+        login_name    TEXT PRIMARY KEY,
+        refresh_token TEXT NOT NULL,                        -- sealed
+        calendar_id   TEXT NOT NULL DEFAULT '',
+        provenance    TEXT NOT NULL CHECK (provenance IN ('oob', 'relay', 'direct')),
+        imported_at   INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    ",
 ];
 
 /// The schema version this program writes.
@@ -221,6 +232,13 @@ mod tests {
                 )
                 .unwrap();
             }
+            3 => {
+                conn.execute(
+                    "INSERT INTO legacy_links VALUES ('sato', ?1, 'sato@example.jp', 'oob', 140)",
+                    params![key.seal("legacy_refresh_token:sato", "legacy token")],
+                )
+                .unwrap();
+            }
             _ => panic!("migration {} has no fixture rows: add them here", index + 1),
         }
     }
@@ -305,6 +323,14 @@ mod tests {
                     .unwrap()
                     .expect("flow");
                 assert_eq!(flow.pkce_verifier, "verifier");
+            }
+            if version >= 4 {
+                let link = store
+                    .take_legacy_link("sato")
+                    .unwrap()
+                    .expect("legacy link");
+                assert_eq!(link.refresh_token, "legacy token");
+                assert_eq!(link.calendar_id, "sato@example.jp");
             }
             store.close().unwrap();
         }

@@ -152,7 +152,8 @@ fn login_submit(app: &mut App<'_>) -> Response {
 }
 
 /// Records the user and the password the sync will use; a first-time user is enabled while
-/// licensed seats remain (the administrator can disable them later).
+/// licensed seats remain (the administrator can disable them later) and gets any link imported
+/// from the earlier installation.
 fn remember_user(
     app: &App<'_>,
     user_id: i64,
@@ -166,6 +167,10 @@ fn remember_user(
     app.store.set_cybozu_password(user_id, password, app.now)?;
     if is_new && crate::license::seat_available(&app.store, app.config)? {
         app.store.set_enabled(user_id, true, app.now)?;
+    }
+    // A link imported from the earlier installation waited for this first login.
+    if let Some(link) = app.store.take_legacy_link(login)? {
+        crate::legacy::apply(&app.store, app.config, user_id, &link, app.now)?;
     }
     Ok(())
 }
