@@ -15,5 +15,6 @@ pub mod password;
 pub mod secret;
 pub mod sim;
 pub mod store;
+pub mod sync;
 pub mod web;
 pub mod xml;
