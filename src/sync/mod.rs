@@ -2,4 +2,5 @@
 //! (In progress: the pieces below are used by the engine as it is built.)
 
 pub mod convert;
+pub mod plan;
 pub mod rrule;

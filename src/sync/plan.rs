@@ -1,0 +1,809 @@
+//! Planning one user's pass: from the mapping and what changed on each side, a [`Plan`] — a
+//! plain value listing what to create, update or delete where, and why. Nothing here talks to a
+//! server; `--dry-run` prints the plan and the tests inspect it.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::fmt;
+
+use chrono::{DateTime, Utc};
+
+use super::convert::{split_title, RemoteEvent, RemoteWhen};
+use crate::config::Conflict;
+use crate::cybozu::{Event, EventType};
+
+/// A pass that would delete more than this share of a user's mapped events stops…
+const MASS_DELETION_SHARE: f64 = 0.5;
+/// …when it would also delete more than this many.
+const MASS_DELETION_MIN: usize = 10;
+
+/// A pair the mapping knows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pair {
+    pub cybozu_id: u64,
+    pub cybozu_version: u64,
+    pub remote_id: String,
+    pub remote_etag: Option<String>,
+}
+
+/// One remote event as the incremental listing reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RemoteItem {
+    pub id: String,
+    pub etag: Option<String>,
+    pub updated: Option<DateTime<Utc>>,
+    /// Deleted (`cancelled`) on the remote side.
+    pub deleted: bool,
+    /// An event kind that never reaches Cybozu (birthdays, focus time, Gmail events…).
+    pub foreign: bool,
+    pub event: Option<RemoteEvent>,
+}
+
+/// What the pass read: changed and deleted events on each side.
+#[derive(Debug, Clone, Default)]
+pub struct Changes {
+    /// Cybozu events added or changed since the versions in the mapping, read whole.
+    pub cybozu_changed: Vec<Event>,
+    /// Mapped Cybozu ids that are gone for this user (checked: not merely out of the window).
+    pub cybozu_deleted: Vec<u64>,
+    /// Remote events changed since the cursor (all of them on a full listing).
+    pub remote: Vec<RemoteItem>,
+}
+
+/// What to do.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Action {
+    /// Take an existing pair into the mapping; `refresh` says which side is rewritten from the
+    /// other because their fields differ (the newer side wins).
+    Adopt {
+        cybozu_id: u64,
+        remote_id: String,
+        refresh: Option<Direction>,
+    },
+    CreateRemote {
+        cybozu_id: u64,
+    },
+    UpdateRemote {
+        cybozu_id: u64,
+        remote_id: String,
+    },
+    DeleteRemote {
+        cybozu_id: u64,
+        remote_id: String,
+    },
+    CreateCybozu {
+        remote_id: String,
+    },
+    UpdateCybozu {
+        cybozu_id: u64,
+        remote_id: String,
+    },
+    /// Delete (or, for a shared event, leave) the Cybozu event.
+    DeleteCybozu {
+        cybozu_id: u64,
+        remote_id: String,
+    },
+    /// Both sides are gone: drop the pair.
+    Forget {
+        cybozu_id: u64,
+    },
+}
+
+/// Which side is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Direction {
+    ToRemote,
+    ToCybozu,
+}
+
+impl fmt::Display for Action {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Adopt {
+                cybozu_id,
+                remote_id,
+                refresh,
+            } => {
+                write!(f, "adopt   cybozu {cybozu_id} = remote {remote_id}")?;
+                match refresh {
+                    Some(Direction::ToRemote) => write!(f, " (rewrite remote)"),
+                    Some(Direction::ToCybozu) => write!(f, " (rewrite cybozu)"),
+                    None => Ok(()),
+                }
+            }
+            Self::CreateRemote { cybozu_id } => write!(f, "create  remote from cybozu {cybozu_id}"),
+            Self::UpdateRemote {
+                cybozu_id,
+                remote_id,
+            } => {
+                write!(f, "update  remote {remote_id} from cybozu {cybozu_id}")
+            }
+            Self::DeleteRemote {
+                cybozu_id,
+                remote_id,
+            } => {
+                write!(f, "delete  remote {remote_id} (cybozu {cybozu_id} deleted)")
+            }
+            Self::CreateCybozu { remote_id } => write!(f, "create  cybozu from remote {remote_id}"),
+            Self::UpdateCybozu {
+                cybozu_id,
+                remote_id,
+            } => {
+                write!(f, "update  cybozu {cybozu_id} from remote {remote_id}")
+            }
+            Self::DeleteCybozu {
+                cybozu_id,
+                remote_id,
+            } => {
+                write!(f, "delete  cybozu {cybozu_id} (remote {remote_id} deleted)")
+            }
+            Self::Forget { cybozu_id } => {
+                write!(f, "forget  pair of cybozu {cybozu_id} (gone on both sides)")
+            }
+        }
+    }
+}
+
+/// Something the user should read in 同期履歴 that is not an action.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Note {
+    /// Both sides changed; `CONFLICT` chose the winner.
+    Conflict { title: String, winner: Direction },
+    /// A phone edit of a 仮予定 is not written back.
+    TemporaryNotWritten { title: String },
+    /// A remote series Cybozu cannot express stays on the remote side.
+    Inexpressible { title: String },
+}
+
+/// The plan for one user's pass.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Plan {
+    pub actions: Vec<Action>,
+    pub notes: Vec<Note>,
+    /// Set when the mass-deletion guard stopped the pass: the sentence for 同期履歴.
+    pub blocked: Option<String>,
+}
+
+/// Everything planning needs besides the changes.
+pub struct Context<'a> {
+    pub pairs: &'a [Pair],
+    pub conflict: Conflict,
+    pub plan_menu: &'a [String],
+    pub window: (DateTime<Utc>, DateTime<Utc>),
+    /// On a first pass (no pairs yet) every Cybozu event of the window, for adoption.
+    pub cybozu_window: &'a [Event],
+}
+
+/// Builds the plan.
+pub fn plan(ctx: &Context<'_>, changes: &Changes) -> Plan {
+    let mut out = Plan::default();
+    let by_cybozu: HashMap<u64, &Pair> = ctx.pairs.iter().map(|p| (p.cybozu_id, p)).collect();
+    let by_remote: HashMap<&str, &Pair> = ctx
+        .pairs
+        .iter()
+        .map(|p| (p.remote_id.as_str(), p))
+        .collect();
+    // Echo suppression: a side's own last write (same version / etag) is not a change.
+    let cybozu_changed: BTreeMap<u64, &Event> = changes
+        .cybozu_changed
+        .iter()
+        .filter_map(|e| Some((e.id?, e)))
+        .filter(|(id, e)| {
+            by_cybozu
+                .get(id)
+                .is_none_or(|p| e.version != Some(p.cybozu_version))
+        })
+        .collect();
+    let cybozu_deleted: BTreeSet<u64> = changes.cybozu_deleted.iter().copied().collect();
+    let remote_changed: BTreeMap<&str, &RemoteItem> = changes
+        .remote
+        .iter()
+        .filter(|r| {
+            by_remote
+                .get(r.id.as_str())
+                .is_none_or(|p| r.deleted || r.etag.is_none() || r.etag != p.remote_etag)
+        })
+        .map(|r| (r.id.as_str(), r))
+        .collect();
+
+    // Pairs the mapping knows.
+    for pair in ctx.pairs {
+        let c_changed = cybozu_changed.get(&pair.cybozu_id).copied();
+        let c_deleted = cybozu_deleted.contains(&pair.cybozu_id);
+        let r = remote_changed.get(pair.remote_id.as_str()).copied();
+        let r_deleted = r.is_some_and(|r| r.deleted);
+        let r_changed = r.filter(|r| !r.deleted);
+        let (cid, rid) = (pair.cybozu_id, pair.remote_id.clone());
+        let title = || {
+            c_changed
+                .map(Event::display_title)
+                .or_else(|| {
+                    r_changed
+                        .and_then(|r| r.event.as_ref())
+                        .map(|e| e.title.clone())
+                })
+                .unwrap_or_default()
+        };
+        match (c_changed, c_deleted, r_changed, r_deleted) {
+            (_, true, _, true) => out.actions.push(Action::Forget { cybozu_id: cid }),
+            (_, true, None, false) => out.actions.push(Action::DeleteRemote {
+                cybozu_id: cid,
+                remote_id: rid,
+            }),
+            (_, true, Some(_), false) => {
+                // Deleted in Cybozu, edited on the phone.
+                let winner = decide(ctx.conflict, None, r_changed.and_then(|r| r.updated));
+                out.notes.push(Note::Conflict {
+                    title: title(),
+                    winner,
+                });
+                match winner {
+                    Direction::ToRemote => out.actions.push(Action::DeleteRemote {
+                        cybozu_id: cid,
+                        remote_id: rid,
+                    }),
+                    Direction::ToCybozu => {
+                        out.actions.push(Action::Forget { cybozu_id: cid });
+                        out.actions.push(Action::CreateCybozu { remote_id: rid });
+                    }
+                }
+            }
+            (None, false, _, true) => out.actions.push(Action::DeleteCybozu {
+                cybozu_id: cid,
+                remote_id: rid,
+            }),
+            (Some(event), false, _, true) => {
+                // Edited in Cybozu, deleted on the phone.
+                let winner = decide(ctx.conflict, version_time(event), None);
+                out.notes.push(Note::Conflict {
+                    title: title(),
+                    winner,
+                });
+                match winner {
+                    Direction::ToRemote => {
+                        out.actions.push(Action::Forget { cybozu_id: cid });
+                        out.actions.push(Action::CreateRemote { cybozu_id: cid });
+                    }
+                    Direction::ToCybozu => out.actions.push(Action::DeleteCybozu {
+                        cybozu_id: cid,
+                        remote_id: rid,
+                    }),
+                }
+            }
+            (Some(event), false, Some(remote), false) => {
+                let winner = decide(ctx.conflict, version_time(event), remote.updated);
+                out.notes.push(Note::Conflict {
+                    title: title(),
+                    winner,
+                });
+                match winner {
+                    Direction::ToRemote => out.actions.push(Action::UpdateRemote {
+                        cybozu_id: cid,
+                        remote_id: rid,
+                    }),
+                    Direction::ToCybozu => push_inbound_update(&mut out, event, remote, cid, rid),
+                }
+            }
+            (Some(_), false, None, false) => out.actions.push(Action::UpdateRemote {
+                cybozu_id: cid,
+                remote_id: rid,
+            }),
+            (None, false, Some(remote), false) => {
+                let base = ctx.cybozu_window.iter().find(|e| e.id == Some(cid));
+                match base {
+                    Some(base) => push_inbound_update(&mut out, base, remote, cid, rid),
+                    None => out.actions.push(Action::UpdateCybozu {
+                        cybozu_id: cid,
+                        remote_id: rid,
+                    }),
+                }
+            }
+            (None, false, None, false) => {}
+        }
+    }
+
+    // Events no pair knows: adopt what already is a copy, copy the rest.
+    let first_pass = ctx.pairs.is_empty();
+    let mut claimed_remote: BTreeSet<&str> = BTreeSet::new();
+    let mut claimed_cybozu: BTreeSet<u64> = by_cybozu.keys().copied().collect();
+    let unmapped_remote: Vec<&RemoteItem> = changes
+        .remote
+        .iter()
+        .filter(|r| !r.deleted && !r.foreign && !by_remote.contains_key(r.id.as_str()))
+        .filter(|r| r.event.as_ref().is_some_and(|e| in_window(e, ctx.window)))
+        .collect();
+    let candidates: Vec<&Event> = if first_pass {
+        ctx.cybozu_window.iter().collect()
+    } else {
+        cybozu_changed
+            .values()
+            .copied()
+            .chain(ctx.cybozu_window.iter())
+            .filter(|e| e.id.is_some_and(|id| !by_cybozu.contains_key(&id)))
+            .collect()
+    };
+    // First by the Cybozu id this product writes into the remote copy…
+    for remote in &unmapped_remote {
+        let Some(cid) = remote.event.as_ref().and_then(|e| e.cybozu_id) else {
+            continue;
+        };
+        if claimed_cybozu.contains(&cid) {
+            continue;
+        }
+        if let Some(event) = candidates.iter().find(|e| e.id == Some(cid)) {
+            claimed_cybozu.insert(cid);
+            claimed_remote.insert(remote.id.as_str());
+            out.actions.push(adopt(event, remote, ctx));
+        }
+    }
+    // …then, on a first pass only, by the same start, end and title.
+    if first_pass {
+        for remote in &unmapped_remote {
+            if claimed_remote.contains(remote.id.as_str()) {
+                continue;
+            }
+            let Some(remote_event) = remote.event.as_ref() else {
+                continue;
+            };
+            let twin = candidates.iter().find(|e| {
+                e.id.is_some_and(|id| !claimed_cybozu.contains(&id))
+                    && same_time_and_title(e, remote_event, ctx.plan_menu)
+            });
+            if let Some(event) = twin {
+                if let Some(cid) = event.id {
+                    claimed_cybozu.insert(cid);
+                    claimed_remote.insert(remote.id.as_str());
+                    out.actions.push(adopt(event, remote, ctx));
+                }
+            }
+        }
+    }
+    for event in &candidates {
+        if let Some(cid) = event.id.filter(|id| !claimed_cybozu.contains(id)) {
+            claimed_cybozu.insert(cid);
+            out.actions.push(Action::CreateRemote { cybozu_id: cid });
+        }
+    }
+    for remote in unmapped_remote {
+        if claimed_remote.contains(remote.id.as_str()) {
+            continue;
+        }
+        let is_series_we_cannot_hold = remote
+            .event
+            .as_ref()
+            .is_some_and(|e| !e.recurrence.is_empty() && !expressible(e));
+        if is_series_we_cannot_hold {
+            let title = remote
+                .event
+                .as_ref()
+                .map(|e| e.title.clone())
+                .unwrap_or_default();
+            out.notes.push(Note::Inexpressible { title });
+            continue;
+        }
+        out.actions.push(Action::CreateCybozu {
+            remote_id: remote.id.clone(),
+        });
+    }
+
+    guard_mass_deletion(&mut out, ctx.pairs.len());
+    out.actions.sort();
+    out.actions.dedup();
+    out
+}
+
+fn push_inbound_update(out: &mut Plan, base: &Event, remote: &RemoteItem, cid: u64, rid: String) {
+    let title = remote
+        .event
+        .as_ref()
+        .map(|e| e.title.clone())
+        .unwrap_or_default();
+    if base.event_type == EventType::Temporary {
+        out.notes.push(Note::TemporaryNotWritten { title });
+    } else if remote
+        .event
+        .as_ref()
+        .is_some_and(|e| !e.recurrence.is_empty() && !expressible(e))
+    {
+        out.notes.push(Note::Inexpressible { title });
+    } else {
+        out.actions.push(Action::UpdateCybozu {
+            cybozu_id: cid,
+            remote_id: rid,
+        });
+    }
+}
+
+fn adopt(event: &Event, remote: &RemoteItem, ctx: &Context<'_>) -> Action {
+    let cybozu_id = event.id.unwrap_or_default();
+    let differs = remote
+        .event
+        .as_ref()
+        .is_some_and(|r| !same_time_and_title(event, r, ctx.plan_menu));
+    let refresh = differs.then(|| decide(Conflict::Newer, version_time(event), remote.updated));
+    Action::Adopt {
+        cybozu_id,
+        remote_id: remote.id.clone(),
+        refresh,
+    }
+}
+
+/// Who wins when both sides changed.
+fn decide(
+    policy: Conflict,
+    cybozu_time: Option<DateTime<Utc>>,
+    remote_time: Option<DateTime<Utc>>,
+) -> Direction {
+    match policy {
+        Conflict::Cybozu => Direction::ToRemote,
+        Conflict::Remote => Direction::ToCybozu,
+        Conflict::Newer => match (cybozu_time, remote_time) {
+            (Some(c), Some(r)) if r > c => Direction::ToCybozu,
+            (None, Some(_)) => Direction::ToCybozu,
+            _ => Direction::ToRemote,
+        },
+    }
+}
+
+/// A Cybozu version is the UNIX time of the last change.
+fn version_time(event: &Event) -> Option<DateTime<Utc>> {
+    event
+        .version
+        .and_then(|v| i64::try_from(v).ok())
+        .and_then(|v| DateTime::from_timestamp(v, 0))
+}
+
+fn same_time_and_title(event: &Event, remote: &RemoteEvent, plan_menu: &[String]) -> bool {
+    let mine = super::convert::to_remote(event, 0, &Default::default());
+    let (plan, detail) = split_title(&remote.title, plan_menu);
+    mine.when == remote.when && event.plan == plan && event.detail == detail
+}
+
+fn expressible(remote: &RemoteEvent) -> bool {
+    let rules = super::convert::InboundRules {
+        plan_menu: &[],
+        inbound_public: false,
+        timezone: &remote.timezone,
+    };
+    super::convert::to_cybozu(remote, None, 0, &rules).is_ok()
+}
+
+fn in_window(remote: &RemoteEvent, (from, to): (DateTime<Utc>, DateTime<Utc>)) -> bool {
+    if !remote.recurrence.is_empty() {
+        return true;
+    }
+    match remote.when {
+        RemoteWhen::Timed { start, end } => start < to && end.max(start) >= from,
+        RemoteWhen::AllDay { start, end } => {
+            let start = start.and_hms_opt(0, 0, 0).map(|t| t.and_utc());
+            let end = end.and_hms_opt(0, 0, 0).map(|t| t.and_utc());
+            matches!((start, end), (Some(s), Some(e)) if s < to && e > from)
+        }
+    }
+}
+
+fn guard_mass_deletion(out: &mut Plan, mapped: usize) {
+    let deletions = out
+        .actions
+        .iter()
+        .filter(|a| matches!(a, Action::DeleteRemote { .. } | Action::DeleteCybozu { .. }))
+        .count();
+    if deletions > MASS_DELETION_MIN && deletions as f64 > mapped as f64 * MASS_DELETION_SHARE {
+        out.blocked = Some(format!(
+            "同期済みの予定 {mapped} 件のうち {deletions} 件を削除することになるため、安全のためこの同期を中止しました。意図した削除であれば、管理者に連絡してください。"
+        ));
+        out.actions.clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cybozu::{Member, TimeSpan, When};
+    use crate::sync::convert::{to_remote, Directory, Visibility};
+
+    fn utc(text: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(text)
+            .expect("time")
+            .with_timezone(&Utc)
+    }
+
+    fn event(id: u64, version: u64, detail: &str, hour: u32) -> Event {
+        let mut e = Event::new("Asia/Tokyo");
+        e.id = Some(id);
+        e.version = Some(version);
+        e.detail = detail.into();
+        e.members = vec![Member::User(1)];
+        let start = utc(&format!("2026-11-25T{hour:02}:00:00Z"));
+        e.when = When::Times(vec![TimeSpan {
+            start,
+            end: Some(start + chrono::Duration::hours(1)),
+            facility_id: None,
+        }]);
+        e
+    }
+
+    fn remote_of(e: &Event, id: &str, etag: &str, with_cybozu_id: bool) -> RemoteItem {
+        let mut r = to_remote(e, 1, &Directory::default());
+        if !with_cybozu_id {
+            r.cybozu_id = None;
+            r.cybozu_version = None;
+        }
+        RemoteItem {
+            id: id.into(),
+            etag: Some(etag.into()),
+            updated: Some(utc("2026-11-25T00:00:00Z")),
+            deleted: false,
+            foreign: false,
+            event: Some(r),
+        }
+    }
+
+    fn pair(cid: u64, version: u64, rid: &str, etag: &str) -> Pair {
+        Pair {
+            cybozu_id: cid,
+            cybozu_version: version,
+            remote_id: rid.into(),
+            remote_etag: Some(etag.into()),
+        }
+    }
+
+    fn ctx<'a>(pairs: &'a [Pair], window_events: &'a [Event], conflict: Conflict) -> Context<'a> {
+        Context {
+            pairs,
+            conflict,
+            plan_menu: &[],
+            window: (utc("2026-11-01T00:00:00Z"), utc("2027-05-01T00:00:00Z")),
+            cybozu_window: window_events,
+        }
+    }
+
+    #[test]
+    fn a_quiet_pass_plans_nothing_and_echoes_are_ignored() {
+        let pairs = [pair(1, 100, "r1", "e1")];
+        let e = event(1, 100, "会議", 1);
+        let changes = Changes {
+            cybozu_changed: vec![e.clone()],
+            cybozu_deleted: vec![],
+            remote: vec![remote_of(&e, "r1", "e1", true)],
+        };
+        assert_eq!(
+            plan(&ctx(&pairs, &[], Conflict::Cybozu), &changes),
+            Plan::default()
+        );
+    }
+
+    #[test]
+    fn one_sided_changes_flow_to_the_other_side() {
+        let pairs = [
+            pair(1, 100, "r1", "e1"),
+            pair(2, 100, "r2", "e2"),
+            pair(3, 100, "r3", "e3"),
+            pair(4, 100, "r4", "e4"),
+        ];
+        let e1 = event(1, 101, "変更", 1);
+        let e2 = event(2, 100, "会議", 2);
+        let mut r4 = remote_of(&event(4, 100, "x", 4), "r4", "e4", true);
+        r4.deleted = true;
+        let changes = Changes {
+            cybozu_changed: vec![e1],
+            cybozu_deleted: vec![3],
+            remote: vec![remote_of(&e2, "r2", "e2-new", true), r4],
+        };
+        let window = [event(2, 100, "会議", 2)];
+        let p = plan(&ctx(&pairs, &window, Conflict::Cybozu), &changes);
+        assert_eq!(
+            p.actions,
+            vec![
+                Action::UpdateRemote {
+                    cybozu_id: 1,
+                    remote_id: "r1".into()
+                },
+                Action::DeleteRemote {
+                    cybozu_id: 3,
+                    remote_id: "r3".into()
+                },
+                Action::UpdateCybozu {
+                    cybozu_id: 2,
+                    remote_id: "r2".into()
+                },
+                Action::DeleteCybozu {
+                    cybozu_id: 4,
+                    remote_id: "r4".into()
+                },
+            ]
+        );
+        assert!(p.notes.is_empty());
+    }
+
+    #[test]
+    fn conflicts_follow_the_policy() {
+        let pairs = [pair(1, 100, "r1", "e1")];
+        let cybozu_edit = event(1, 1_795_568_400, "サイボウズで変更", 1); // 2026-11-25T01:00Z
+        let mut phone_edit = remote_of(&event(1, 100, "スマホで変更", 1), "r1", "e2", true);
+        for (policy, phone_time, expected) in [
+            (
+                Conflict::Cybozu,
+                "2026-11-25T02:00:00Z",
+                Action::UpdateRemote {
+                    cybozu_id: 1,
+                    remote_id: "r1".into(),
+                },
+            ),
+            (
+                Conflict::Remote,
+                "2026-11-25T00:00:00Z",
+                Action::UpdateCybozu {
+                    cybozu_id: 1,
+                    remote_id: "r1".into(),
+                },
+            ),
+            (
+                Conflict::Newer,
+                "2026-11-25T02:00:00Z",
+                Action::UpdateCybozu {
+                    cybozu_id: 1,
+                    remote_id: "r1".into(),
+                },
+            ),
+            (
+                Conflict::Newer,
+                "2026-11-25T00:30:00Z",
+                Action::UpdateRemote {
+                    cybozu_id: 1,
+                    remote_id: "r1".into(),
+                },
+            ),
+        ] {
+            phone_edit.updated = Some(utc(phone_time));
+            let changes = Changes {
+                cybozu_changed: vec![cybozu_edit.clone()],
+                cybozu_deleted: vec![],
+                remote: vec![phone_edit.clone()],
+            };
+            let p = plan(&ctx(&pairs, &[], policy), &changes);
+            assert_eq!(p.actions, vec![expected.clone()], "{policy:?} {phone_time}");
+            assert!(matches!(p.notes[0], Note::Conflict { .. }));
+        }
+    }
+
+    #[test]
+    fn the_first_pass_adopts_before_it_copies() {
+        let window = [
+            event(1, 100, "IDつき", 1),
+            event(2, 100, "時刻とタイトルが同じ", 2),
+            event(3, 100, "新規", 3),
+        ];
+        let changes = Changes {
+            cybozu_changed: vec![],
+            cybozu_deleted: vec![],
+            remote: vec![
+                remote_of(&window[0], "r1", "e1", true),
+                remote_of(&window[1], "r2", "e2", false),
+                remote_of(&event(9, 1, "スマホの私用", 5), "r9", "e9", false),
+            ],
+        };
+        let p = plan(&ctx(&[], &window, Conflict::Cybozu), &changes);
+        assert_eq!(
+            p.actions,
+            vec![
+                Action::Adopt {
+                    cybozu_id: 1,
+                    remote_id: "r1".into(),
+                    refresh: None
+                },
+                Action::Adopt {
+                    cybozu_id: 2,
+                    remote_id: "r2".into(),
+                    refresh: None
+                },
+                Action::CreateRemote { cybozu_id: 3 },
+                Action::CreateCybozu {
+                    remote_id: "r9".into()
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn foreign_kinds_and_events_outside_the_window_stay_remote() {
+        let mut birthday = remote_of(&event(9, 1, "誕生日", 5), "b1", "e", false);
+        birthday.foreign = true;
+        let mut far = remote_of(&event(9, 1, "来年", 5), "f1", "e", false);
+        if let Some(e) = far.event.as_mut() {
+            e.when = RemoteWhen::Timed {
+                start: utc("2030-01-01T00:00:00Z"),
+                end: utc("2030-01-01T01:00:00Z"),
+            };
+        }
+        let changes = Changes {
+            cybozu_changed: vec![],
+            cybozu_deleted: vec![],
+            remote: vec![birthday, far],
+        };
+        assert!(plan(
+            &ctx(&[pair(5, 1, "x", "y")], &[], Conflict::Cybozu),
+            &changes
+        )
+        .actions
+        .is_empty());
+    }
+
+    #[test]
+    fn temporary_edits_and_inexpressible_series_are_noted_not_written() {
+        let pairs = [pair(1, 100, "r1", "e1"), pair(2, 100, "r2", "e2")];
+        let mut temporary = event(1, 100, "仮", 1);
+        temporary.event_type = EventType::Temporary;
+        let mut weird = remote_of(&event(2, 100, "隔週", 2), "r2", "e2-new", true);
+        if let Some(e) = weird.event.as_mut() {
+            e.recurrence = vec!["RRULE:FREQ=WEEKLY;INTERVAL=2".into()];
+        }
+        let changes = Changes {
+            cybozu_changed: vec![],
+            cybozu_deleted: vec![],
+            remote: vec![remote_of(&temporary, "r1", "e1-new", true), weird],
+        };
+        let window = [temporary.clone(), event(2, 100, "隔週", 2)];
+        let p = plan(&ctx(&pairs, &window, Conflict::Cybozu), &changes);
+        assert!(p.actions.is_empty(), "{:?}", p.actions);
+        assert!(p
+            .notes
+            .iter()
+            .any(|n| matches!(n, Note::TemporaryNotWritten { .. })));
+        assert!(p
+            .notes
+            .iter()
+            .any(|n| matches!(n, Note::Inexpressible { .. })));
+    }
+
+    #[test]
+    fn the_mass_deletion_guard_stops_the_pass() {
+        let pairs: Vec<Pair> = (1..=20)
+            .map(|i| pair(i, 1, &format!("r{i}"), "e"))
+            .collect();
+        let changes = Changes {
+            cybozu_changed: vec![],
+            cybozu_deleted: (1..=11).collect(),
+            remote: vec![],
+        };
+        let p = plan(&ctx(&pairs, &[], Conflict::Cybozu), &changes);
+        assert!(p.actions.is_empty());
+        assert!(p.blocked.as_deref().is_some_and(|b| b.contains("11 件")));
+        // Ten deletions of twenty is within the limits.
+        let changes = Changes {
+            cybozu_changed: vec![],
+            cybozu_deleted: (1..=10).collect(),
+            remote: vec![],
+        };
+        assert_eq!(
+            plan(&ctx(&pairs, &[], Conflict::Cybozu), &changes)
+                .actions
+                .len(),
+            10
+        );
+    }
+
+    #[test]
+    fn private_visibility_does_not_block_adoption() {
+        let mut e = event(1, 100, "私用", 1);
+        e.public_type = crate::cybozu::PublicType::Private;
+        let mut r = remote_of(&e, "r1", "e1", false);
+        if let Some(ev) = r.event.as_mut() {
+            ev.visibility = Visibility::Default;
+        }
+        let changes = Changes {
+            cybozu_changed: vec![],
+            cybozu_deleted: vec![],
+            remote: vec![r],
+        };
+        let window = [e];
+        let p = plan(&ctx(&[], &window, Conflict::Cybozu), &changes);
+        assert_eq!(
+            p.actions,
+            vec![Action::Adopt {
+                cybozu_id: 1,
+                remote_id: "r1".into(),
+                refresh: None
+            }]
+        );
+    }
+}
