@@ -14,3 +14,5 @@ mod sync_cli;
 mod dev_server;
 // The dncs binary run as a CGI process.
 mod cgi;
+// Every screen and form of the dncs CGI, as a browser and an administrator use them.
+mod screens;

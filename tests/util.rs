@@ -48,3 +48,133 @@ pub fn utc(text: &str) -> chrono::DateTime<chrono::Utc> {
 pub fn date(text: &str) -> chrono::NaiveDate {
     chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d").expect("test date")
 }
+
+/// Where an install puts the CGI, as the web server names it in `SCRIPT_NAME`.
+pub const SCRIPT_NAME: &str = "/cgi-bin/cbag/dncs/bin/dncs.cgi";
+
+/// What the CGI printed, split at the blank line.
+pub struct CgiAnswer {
+    pub status_line: String,
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+}
+
+impl CgiAnswer {
+    pub fn status(&self) -> u16 {
+        self.status_line
+            .strip_prefix("Status: ")
+            .and_then(|rest| rest.get(..3))
+            .and_then(|code| code.parse().ok())
+            .unwrap_or_else(|| panic!("no status in {:?}", self.status_line))
+    }
+
+    /// The first header called `name` (any case).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers_named(name).into_iter().next()
+    }
+
+    /// Every header called `name` (any case), in order: `Set-Cookie` comes once per cookie.
+    pub fn headers_named(&self, name: &str) -> Vec<&str> {
+        self.headers
+            .iter()
+            .filter(|(key, _)| key.eq_ignore_ascii_case(name))
+            .map(|(_, value)| value.as_str())
+            .collect()
+    }
+}
+
+/// Runs the `dncs` binary as Apache or IIS does: a cleared environment with the CGI variables
+/// (`vars` add to or replace the usual ones) and `body` on standard input. It fails if the CGI
+/// takes longer than a few seconds: one that waits for a body it will never get hangs the web
+/// server's worker.
+pub fn run_cgi(ini: &std::path::Path, vars: &[(&str, &str)], body: &[u8]) -> CgiAnswer {
+    use std::io::{Read, Write};
+    use std::process::{Command, Stdio};
+    use std::time::Instant;
+
+    let mut command = Command::new(env!("CARGO_BIN_EXE_dncs"));
+    command
+        .env_clear()
+        .env("DNCS_INI", ini)
+        .env("GATEWAY_INTERFACE", "CGI/1.1")
+        .env("SERVER_PROTOCOL", "HTTP/1.1")
+        .env("SERVER_NAME", "cybozu.example.jp")
+        .env("HTTP_HOST", "cybozu.example.jp")
+        .env("SCRIPT_NAME", SCRIPT_NAME)
+        .env("REMOTE_ADDR", "192.0.2.10")
+        .env("REQUEST_METHOD", "GET")
+        .env("QUERY_STRING", "");
+    // Windows needs these to start any program.
+    for name in ["SYSTEMROOT", "SystemRoot"] {
+        if let Some(value) = std::env::var_os(name) {
+            command.env(name, value);
+        }
+    }
+    for (name, value) in vars {
+        command.env(name, value);
+    }
+    let mut child = command
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("dncs starts");
+
+    // Written from a thread: a CGI that refuses the body exits without reading it, and the write then
+    // fails or would block on a full pipe; neither may stop the test.
+    let mut stdin = child.stdin.take().expect("stdin");
+    let body = body.to_vec();
+    let writer = std::thread::spawn(move || {
+        let _ = stdin.write_all(&body);
+    });
+
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("dncs did not finish within 20 s");
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    let _ = writer.join();
+    let mut stdout = Vec::new();
+    child
+        .stdout
+        .take()
+        .expect("stdout")
+        .read_to_end(&mut stdout)
+        .expect("read stdout");
+    assert!(status.success(), "dncs exited with {status}");
+    parse_cgi_answer(&stdout)
+}
+
+fn parse_cgi_answer(output: &[u8]) -> CgiAnswer {
+    let text = String::from_utf8(output.to_vec()).expect("UTF-8 answer");
+    let (head, body) = text
+        .split_once("\r\n\r\n")
+        .unwrap_or_else(|| panic!("no blank CRLF line in {text:?}"));
+    let mut lines = head.split("\r\n");
+    let status_line = lines.next().expect("a status line").to_owned();
+    let headers: Vec<(String, String)> = lines
+        .map(|line| {
+            let (name, value) = line.split_once(": ").expect("Name: value");
+            (name.to_owned(), value.to_owned())
+        })
+        .collect();
+    let answer = CgiAnswer {
+        status_line,
+        headers,
+        body: body.to_owned(),
+    };
+    let length: usize = answer
+        .header("Content-Length")
+        .expect("Content-Length")
+        .parse()
+        .expect("a number");
+    assert_eq!(length, answer.body.len(), "Content-Length matches the body");
+    answer
+}

@@ -67,6 +67,17 @@ pub fn login(app: &mut App<'_>) -> Response {
 /// The page for anyone who is not the administrator.
 fn refuse(app: &App<'_>) -> Response {
     if app.session.is_none() {
+        // An administrator whose session ran out is told so, like a user, not that the page is theirs.
+        if app.session_expired {
+            return login_page(
+                app,
+                401,
+                LoginKind::Admin,
+                "",
+                &app.t("session.expired"),
+                "",
+            );
+        }
         return login_page(app, 401, LoginKind::Admin, "", "", &app.t("admin.only"));
     }
     app.message(403, "admin.login_title", &app.t("admin.only"))
@@ -108,13 +119,15 @@ pub fn users(app: &mut App<'_>) -> Response {
     }
     let mut notice = String::new();
     let mut error = String::new();
+    let mut status = 200;
     if app.is_post() {
         if !app.csrf_ok() {
-            error = app.t("csrf.failed");
+            // Refused like every other form without its token, not as a bad choice of users.
+            (status, error) = (403, app.t("csrf.failed"));
         } else {
             match change_status(app) {
                 Ok(true) => notice = app.t("users.updated"),
-                Ok(false) => error = app.t("users.over_license"),
+                Ok(false) => (status, error) = (400, app.t("users.over_license")),
                 Err(e) => return app.store_failure(&e),
             }
         }
@@ -124,7 +137,6 @@ pub fn users(app: &mut App<'_>) -> Response {
         Err(e) => return app.store_failure(&e),
     };
     let rows: Vec<_> = list.iter().map(|u| user_row(app, u)).collect();
-    let status = if error.is_empty() { 200 } else { 400 };
     app.render(
         status,
         "admin_users.html",

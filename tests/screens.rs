@@ -1,0 +1,1411 @@
+//! Every screen and every form, through the real `dncs` binary run as a CGI process the way Apache
+//! or IIS runs it: an install folder (`bin/dncs.ini`, `data/`) in a temporary folder, the simulated
+//! Cybozu Office behind `CYBOZU_URL`, and a small [`Browser`] that keeps the cookies. The database
+//! is arranged and checked through `dncs::store`, as `dncs-sync` would see it.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+
+use chrono::{DateTime, Duration, Utc};
+use dncs::sim::cybozu::{seed, CybozuSim};
+use dncs::store::{
+    GoogleClient, Mapping, PassCounts, Provenance, Store, Target, SETTING_ADMIN_PASSWORD_HASH,
+};
+
+use crate::util::{run_cgi, utc, CgiAnswer, SCRIPT_NAME};
+
+/// The first demo user (Cybozu user id 1); the password equals the login.
+const TAKAHASHI: i64 = 1;
+const SATO: i64 = 2;
+const ADMIN_PASSWORD: &str = "kanri-password-2026";
+/// A pinned moment for the tests whose outcome depends on the time.
+const T0: &str = "2026-11-25T10:00:00+09:00";
+
+/// An install folder beside a running simulated Cybozu Office.
+struct Site {
+    root: tempfile::TempDir,
+    ini: PathBuf,
+    sim: CybozuSim,
+}
+
+impl Site {
+    fn new() -> Site {
+        Site::with_ini("")
+    }
+
+    /// An install whose `dncs.ini` has `extra` lines after `CYBOZU_URL` and `DATA_DIR`.
+    fn with_ini(extra: &str) -> Site {
+        let sim = CybozuSim::start(seed::staff()).expect("simulator starts");
+        let root = tempfile::tempdir().expect("temp dir");
+        let bin = root.path().join("bin");
+        std::fs::create_dir(&bin).expect("bin folder");
+        let ini = bin.join("dncs.ini");
+        let text = format!(
+            "; written by tests/screens.rs\r\nCYBOZU_URL={}\r\nDATA_DIR=../data\r\n{extra}",
+            sim.url()
+        );
+        std::fs::write(&ini, text).expect("write dncs.ini");
+        Site { root, ini, sim }
+    }
+
+    /// The install's database, as `dncs-sync` opens it.
+    fn store(&self) -> Store {
+        dncs::store::open_data_folder(&self.root.path().join("data")).expect("data folder")
+    }
+
+    fn browser(&self) -> Browser<'_> {
+        Browser {
+            site: self,
+            cookies: BTreeMap::new(),
+            https: false,
+            now: None,
+        }
+    }
+
+    /// `dncs-sync admin-password`, run as the installer does, with the password on standard input.
+    fn set_admin_password(&self, password: &str) {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_dncs-sync"))
+            .arg("admin-password")
+            .env("DNCS_INI", &self.ini)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("dncs-sync starts");
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(format!("{password}\n").as_bytes())
+            .expect("password written");
+        let output = child.wait_with_output().expect("dncs-sync ends");
+        assert!(
+            output.status.success(),
+            "dncs-sync admin-password: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+
+    /// A browser logged in as the administrator (the password set first).
+    fn admin(&self) -> Browser<'_> {
+        self.set_admin_password(ADMIN_PASSWORD);
+        let mut admin = self.browser();
+        let answer = admin.admin_login(ADMIN_PASSWORD);
+        assert_eq!(answer.status(), 303, "{}", answer.body);
+        admin
+    }
+
+    /// A browser logged in as `login` (whose password is the login).
+    fn user(&self, login: &str) -> Browser<'_> {
+        let mut browser = self.browser();
+        let answer = browser.login(login, login);
+        assert_eq!(answer.status(), 303, "login of {login}: {}", answer.body);
+        browser
+    }
+}
+
+/// One visitor: a cookie jar, and whether they come over https or at a pinned time.
+struct Browser<'s> {
+    site: &'s Site,
+    cookies: BTreeMap<String, String>,
+    https: bool,
+    now: Option<String>,
+}
+
+impl Browser<'_> {
+    fn get(&mut self, query: &str) -> CgiAnswer {
+        self.send("GET", query, None, b"")
+    }
+
+    /// A form POST of `fields`, urlencoded as a browser sends them.
+    fn post(&mut self, query: &str, fields: &[(&str, &str)]) -> CgiAnswer {
+        let body = form_encode(fields);
+        self.send(
+            "POST",
+            query,
+            Some("application/x-www-form-urlencoded"),
+            body.as_bytes(),
+        )
+    }
+
+    /// Opens `form_page`, takes its CSRF token and posts `fields` with it to `action`, as a person
+    /// filling in the form would.
+    fn submit(&mut self, form_page: &str, action: &str, fields: &[(&str, &str)]) -> CgiAnswer {
+        let form = self.get(form_page);
+        let token = csrf(&form);
+        let mut all = vec![("csrf", token.as_str())];
+        all.extend_from_slice(fields);
+        self.post(action, &all)
+    }
+
+    fn login(&mut self, login: &str, password: &str) -> CgiAnswer {
+        self.submit(
+            "page=login",
+            "page=login",
+            &[("login", login), ("password", password)],
+        )
+    }
+
+    fn admin_login(&mut self, password: &str) -> CgiAnswer {
+        self.submit(
+            "page=admin_login",
+            "page=admin_login",
+            &[("password", password)],
+        )
+    }
+
+    /// Saves 同期設定 with exactly `fields` (besides the token).
+    fn save_settings(&mut self, fields: &[(&str, &str)]) -> CgiAnswer {
+        self.submit("page=settings", "page=settings", fields)
+    }
+
+    fn send(
+        &mut self,
+        method: &str,
+        query: &str,
+        content_type: Option<&str>,
+        body: &[u8],
+    ) -> CgiAnswer {
+        let cookie_header = self
+            .cookies
+            .iter()
+            .map(|(name, value)| format!("{name}={value}"))
+            .collect::<Vec<_>>()
+            .join("; ");
+        let length = body.len().to_string();
+        let mut vars = vec![
+            ("REQUEST_METHOD", method),
+            ("QUERY_STRING", query),
+            ("SCRIPT_NAME", SCRIPT_NAME),
+            ("HTTP_HOST", "cybozu.example.jp"),
+            ("REMOTE_ADDR", "192.0.2.10"),
+        ];
+        if !cookie_header.is_empty() {
+            vars.push(("HTTP_COOKIE", &cookie_header));
+        }
+        if let Some(content_type) = content_type {
+            vars.push(("CONTENT_TYPE", content_type));
+            vars.push(("CONTENT_LENGTH", &length));
+        }
+        if self.https {
+            vars.push(("HTTPS", "on"));
+        }
+        if let Some(now) = &self.now {
+            vars.push(("DNCS_NOW", now));
+        }
+        let answer = run_cgi(&self.site.ini, &vars, body);
+        self.keep_cookies(&answer);
+        answer
+    }
+
+    /// Takes the answer's `Set-Cookie` headers into the jar; `Max-Age=0` removes a cookie.
+    fn keep_cookies(&mut self, answer: &CgiAnswer) {
+        for header in answer.headers_named("Set-Cookie") {
+            let mut parts = header.split(';').map(str::trim);
+            let (name, value) = parts
+                .next()
+                .and_then(|pair| pair.split_once('='))
+                .unwrap_or_else(|| panic!("a cookie without a value: {header}"));
+            if parts.any(|attribute| attribute.eq_ignore_ascii_case("Max-Age=0")) {
+                self.cookies.remove(name);
+            } else {
+                self.cookies.insert(name.to_owned(), value.to_owned());
+            }
+        }
+    }
+
+    /// The page a 303 points to, fetched with a GET as a browser does.
+    fn follow(&mut self, answer: &CgiAnswer) -> CgiAnswer {
+        let location = answer.header("Location").expect("Location");
+        let query = location
+            .strip_prefix(SCRIPT_NAME)
+            .map(|rest| rest.trim_start_matches('?'))
+            .unwrap_or_else(|| panic!("a redirect away from the CGI: {location}"));
+        self.get(query)
+    }
+
+    fn session_token(&self) -> Option<String> {
+        self.cookies.get("dncs_session").cloned()
+    }
+}
+
+/// `name=value&…`, percent-encoded as `application/x-www-form-urlencoded`.
+fn form_encode(fields: &[(&str, &str)]) -> String {
+    let encode = |text: &str| {
+        text.bytes()
+            .map(|byte| match byte {
+                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                    char::from(byte).to_string()
+                }
+                b' ' => "+".to_owned(),
+                other => format!("%{other:02X}"),
+            })
+            .collect::<String>()
+    };
+    fields
+        .iter()
+        .map(|(name, value)| format!("{}={}", encode(name), encode(value)))
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+/// The value of the first hidden `csrf` field of a page.
+fn csrf(page: &CgiAnswer) -> String {
+    let marker = "name=\"csrf\" value=\"";
+    let start = page
+        .body
+        .find(marker)
+        .unwrap_or_else(|| panic!("no csrf field in {}", page.body))
+        + marker.len();
+    let token = &page.body[start..];
+    let token = &token[..token.find('"').expect("the value ends")];
+    assert!(!token.is_empty(), "an empty csrf field in {}", page.body);
+    token.to_owned()
+}
+
+/// The text right after `marker` up to the next tag.
+fn text_after<'a>(page: &'a CgiAnswer, marker: &str) -> &'a str {
+    let start = page
+        .body
+        .find(marker)
+        .unwrap_or_else(|| panic!("no {marker:?} in {}", page.body))
+        + marker.len();
+    let rest = &page.body[start..];
+    &rest[..rest.find('<').unwrap_or(rest.len())]
+}
+
+/// 状態 on the settings page.
+fn state(page: &CgiAnswer) -> &str {
+    text_after(page, "id=\"state\">")
+}
+
+/// The notice paragraph (after a save), empty when there is none.
+fn notice(page: &CgiAnswer) -> &str {
+    if page.body.contains("<p class=\"notice\">") {
+        text_after(page, "<p class=\"notice\">")
+    } else {
+        ""
+    }
+}
+
+/// The whole `<input …>` tag of the radio button `name` = `value`.
+fn radio<'a>(page: &'a CgiAnswer, name: &str, value: &str) -> &'a str {
+    let marker = format!("name=\"{name}\" value=\"{value}\"");
+    let at = page
+        .body
+        .find(&marker)
+        .unwrap_or_else(|| panic!("no {marker} in {}", page.body));
+    let start = page.body[..at].rfind("<input").expect("an input tag");
+    let end = at + page.body[at..].find('>').expect("the tag ends");
+    &page.body[start..=end]
+}
+
+/// `text` as the templates write it: minijinja's HTML escaping, which escapes `/` too.
+fn html(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+        .replace('\'', "&#x27;")
+        .replace('/', "&#x2f;")
+}
+
+fn assert_redirect_to(answer: &CgiAnswer, page: &str) {
+    assert_eq!(answer.status(), 303, "{}", answer.body);
+    let location = answer.header("Location").expect("Location");
+    assert!(
+        location.starts_with(&format!("{SCRIPT_NAME}?page={page}")),
+        "redirected to {location}"
+    );
+}
+
+fn at(base: &str, minutes: i64) -> String {
+    (utc(base) + Duration::minutes(minutes)).to_rfc3339()
+}
+
+fn now() -> DateTime<Utc> {
+    Utc::now()
+}
+
+/// The session cookie's `Set-Cookie` header of a login answer.
+fn session_cookie(answer: &CgiAnswer) -> &str {
+    answer
+        .headers_named("Set-Cookie")
+        .into_iter()
+        .find(|h| h.starts_with("dncs_session=") && !h.contains("Max-Age=0"))
+        .unwrap_or_else(|| panic!("no session cookie in {:?}", answer.headers))
+}
+
+// ---------------------------------------------------------------- login and 状態
+
+#[test]
+fn screens_login_over_http_starts_a_session_and_shows_stopped() {
+    let site = Site::new();
+    let mut browser = site.browser();
+    let form = browser.get("");
+    assert_eq!(form.status(), 200);
+    assert!(form.body.contains("ログイン名"), "{}", form.body);
+    let answer = browser.login("takahashi", "takahashi");
+    assert_redirect_to(&answer, "settings");
+    let cookie = session_cookie(&answer);
+    assert!(
+        cookie.contains("; Path=/cgi-bin/cbag/dncs/bin/;"),
+        "{cookie}"
+    );
+    assert!(cookie.contains("; HttpOnly"), "{cookie}");
+    assert!(cookie.contains("; SameSite=Lax"), "{cookie}");
+    assert!(!cookie.contains("Secure"), "no Secure over http: {cookie}");
+    // The login form's own token is spent.
+    assert!(!browser.cookies.contains_key("dncs_login"));
+
+    let page = browser.get("page=settings");
+    assert_eq!(page.status(), 200);
+    assert_eq!(state(&page), "停止中");
+    assert!(page.body.contains("高橋 健太"), "the name in the header");
+    assert!(!radio(&page, "sync_on", "on").contains("disabled"));
+
+    let user = site
+        .store()
+        .user_by_id(TAKAHASHI)
+        .expect("read")
+        .expect("user");
+    assert_eq!(user.login_name, "takahashi");
+    assert!(user.enabled, "a first user is enabled while seats remain");
+    assert!(!user.sync_on);
+    assert_eq!(
+        site.store()
+            .cybozu_password(TAKAHASHI)
+            .expect("read")
+            .as_deref(),
+        Some("takahashi"),
+        "the sync's Cybozu password is stored"
+    );
+}
+
+#[test]
+fn screens_login_over_https_sets_a_secure_cookie() {
+    let site = Site::new();
+    let mut browser = site.browser();
+    browser.https = true;
+    let form = browser.get("page=login");
+    let login_cookie = form
+        .headers_named("Set-Cookie")
+        .into_iter()
+        .find(|h| h.starts_with("dncs_login="))
+        .expect("the login form's cookie");
+    assert!(login_cookie.contains("; Secure"), "{login_cookie}");
+    let answer = browser.login("takahashi", "takahashi");
+    assert_redirect_to(&answer, "settings");
+    let cookie = session_cookie(&answer);
+    assert!(cookie.contains("; Secure"), "{cookie}");
+    assert!(cookie.contains("; HttpOnly; SameSite=Lax"), "{cookie}");
+}
+
+#[test]
+fn screens_state_follows_sync_on_and_sync_now() {
+    let site = Site::new();
+    let mut browser = site.user("takahashi");
+    let saved = browser.save_settings(&[("target", "google"), ("sync_on", "on")]);
+    assert_redirect_to(&saved, "settings");
+    let page = browser.get("page=settings");
+    assert_eq!(state(&page), "同期中");
+    assert!(radio(&page, "sync_on", "on").contains("checked"));
+    assert!(
+        site.store()
+            .user_by_id(TAKAHASHI)
+            .expect("read")
+            .expect("user")
+            .sync_on
+    );
+    assert!(!site
+        .store()
+        .has_pending_sync_request(TAKAHASHI)
+        .expect("read"));
+
+    let answer = browser.submit("page=settings", "page=sync_now", &[]);
+    assert_redirect_to(&answer, "settings");
+    assert!(
+        site.store()
+            .has_pending_sync_request(TAKAHASHI)
+            .expect("read"),
+        "「ただちに同期する」 records a request row"
+    );
+    let page = browser.follow(&answer);
+    assert_eq!(page.status(), 200);
+    assert_eq!(state(&page), "同期中 – 同期処理中");
+    assert!(
+        notice(&page) == "同期を開始しました。" || notice(&page).contains("次の定期実行"),
+        "started or queued: {}",
+        notice(&page)
+    );
+
+    // 停止 again: the state says so.
+    browser.save_settings(&[("target", "google"), ("sync_on", "off")]);
+    let page = browser.get("page=settings");
+    assert_eq!(state(&page), "停止中");
+}
+
+#[test]
+fn screens_a_disabled_user_sees_the_admin_state_and_no_sync_switch() {
+    let site = Site::new();
+    let mut browser = site.user("takahashi");
+    site.store()
+        .set_enabled(TAKAHASHI, false, now())
+        .expect("disable");
+    let page = browser.get("page=settings");
+    assert_eq!(page.status(), 200);
+    assert_eq!(state(&page), "管理者により無効とされています");
+    assert!(radio(&page, "sync_on", "on").contains(" disabled"));
+    assert!(radio(&page, "sync_on", "off").contains(" disabled"));
+    assert!(page.body.contains("管理者により利用が許可されていないため"));
+}
+
+#[test]
+fn screens_a_disabled_user_cannot_switch_sync_on() {
+    let site = Site::new();
+    let mut browser = site.user("takahashi");
+    site.store()
+        .set_enabled(TAKAHASHI, false, now())
+        .expect("disable");
+    let answer = browser.save_settings(&[
+        ("target", "google"),
+        ("sync_on", "on"),
+        ("calendar_id", "team@group.calendar.google.com"),
+    ]);
+    assert_eq!(answer.status(), 403, "{}", answer.body);
+    assert!(answer
+        .body
+        .contains("管理者により利用が許可されていないため"));
+    let user = site
+        .store()
+        .user_by_id(TAKAHASHI)
+        .expect("read")
+        .expect("user");
+    assert!(!user.sync_on, "同期状態 stays 停止");
+    assert!(!user.enabled);
+    assert_eq!(user.calendar_id, "", "nothing of the refused form is saved");
+    // Nor can they ask for a pass.
+    let answer = browser.submit("page=settings", "page=sync_now", &[]);
+    assert_eq!(answer.status(), 409, "{}", answer.body);
+    assert!(!site
+        .store()
+        .has_pending_sync_request(TAKAHASHI)
+        .expect("read"));
+}
+
+#[test]
+fn screens_wrong_password_is_401_and_stores_nothing() {
+    let site = Site::new();
+    let mut browser = site.browser();
+    let answer = browser.login("takahashi", "not-the-password");
+    assert_eq!(
+        answer.status_line, "Status: 401 Unauthorized",
+        "{}",
+        answer.body
+    );
+    assert!(answer
+        .body
+        .contains("ログイン名またはパスワードが正しくありません"));
+    assert!(
+        answer.body.contains("value=\"takahashi\""),
+        "the name is kept"
+    );
+    assert!(browser.session_token().is_none());
+    assert!(site.store().list_users().expect("users").is_empty());
+    // Still a login page afterwards.
+    let page = browser.get("page=settings");
+    assert_eq!(page.status(), 401);
+    assert!(!page.body.contains("id=\"state\""));
+}
+
+#[test]
+fn screens_six_failed_logins_throttle_even_the_right_password() {
+    let site = Site::new();
+    let mut browser = site.browser();
+    for attempt in 1..=5 {
+        let answer = browser.login("takahashi", "guess");
+        assert_eq!(answer.status(), 401, "attempt {attempt}: {}", answer.body);
+    }
+    let answer = browser.login("takahashi", "guess");
+    assert_eq!(answer.status(), 429, "{}", answer.body);
+    let answer = browser.login("takahashi", "takahashi");
+    assert_eq!(
+        answer.status_line, "Status: 429 Too Many Requests",
+        "{}",
+        answer.body
+    );
+    assert!(answer.body.contains("しばらくログインできません"));
+    assert!(browser.session_token().is_none());
+    assert!(site.store().list_users().expect("users").is_empty());
+}
+
+// ---------------------------------------------------------------- CSRF
+
+/// Posts `fields` to `action` twice, without a token and with a wrong one; both are refused.
+fn assert_csrf_refused(browser: &mut Browser<'_>, action: &str, fields: &[(&str, &str)]) {
+    let missing = browser.post(action, fields);
+    assert_eq!(
+        missing.status(),
+        403,
+        "{action} without a token: {}",
+        missing.body
+    );
+    assert!(missing.body.contains("不正な送信です"), "{}", missing.body);
+    let mut wrong = vec![("csrf", "not-the-token")];
+    wrong.extend_from_slice(fields);
+    let answer = browser.post(action, &wrong);
+    assert_eq!(
+        answer.status(),
+        403,
+        "{action} with a wrong token: {}",
+        answer.body
+    );
+    assert!(answer.body.contains("不正な送信です"), "{}", answer.body);
+}
+
+#[test]
+fn screens_login_without_its_token_is_refused() {
+    let site = Site::new();
+    let mut browser = site.browser();
+    browser.get("page=login"); // the token's cookie is in the jar
+    assert_csrf_refused(
+        &mut browser,
+        "page=login",
+        &[("login", "takahashi"), ("password", "takahashi")],
+    );
+    assert!(browser.session_token().is_none());
+    assert!(site.store().list_users().expect("users").is_empty());
+}
+
+#[test]
+fn screens_user_forms_without_the_token_change_nothing() {
+    let site = Site::new();
+    let mut browser = site.user("takahashi");
+    assert_csrf_refused(
+        &mut browser,
+        "page=settings",
+        &[
+            ("target", "caldav"),
+            ("sync_on", "on"),
+            ("calendar_id", "x@group.calendar.google.com"),
+            ("caldav_url", "https://dav.example.jp/"),
+            ("caldav_password", "pw"),
+        ],
+    );
+    let user = site
+        .store()
+        .user_by_id(TAKAHASHI)
+        .expect("read")
+        .expect("user");
+    assert!(!user.sync_on);
+    assert_eq!(user.target, Target::Google);
+    assert_eq!(user.calendar_id, "");
+    assert_eq!(user.caldav_url, "");
+    assert!(!user.has_caldav_password);
+
+    site.store()
+        .set_sync_on(TAKAHASHI, true, now())
+        .expect("sync on");
+    assert_csrf_refused(&mut browser, "page=sync_now", &[]);
+    // A GET is no way around it.
+    assert_eq!(browser.get("page=sync_now").status(), 403);
+    assert!(!site
+        .store()
+        .has_pending_sync_request(TAKAHASHI)
+        .expect("read"));
+
+    let token = browser.session_token().expect("logged in");
+    assert_csrf_refused(&mut browser, "page=logout", &[]);
+    assert_eq!(browser.session_token(), Some(token));
+    let page = browser.get("page=settings");
+    assert_eq!(page.status(), 200, "still logged in: {}", page.body);
+    assert!(page.body.contains("id=\"state\""));
+}
+
+#[test]
+fn screens_admin_forms_without_the_token_change_nothing() {
+    let site = Site::new();
+    site.user("takahashi");
+    site.set_admin_password(ADMIN_PASSWORD);
+    let mut browser = site.browser();
+    browser.get("page=admin_login");
+    assert_csrf_refused(
+        &mut browser,
+        "page=admin_login",
+        &[("password", ADMIN_PASSWORD)],
+    );
+    assert!(browser.session_token().is_none());
+    assert_ne!(browser.get("page=admin").status(), 200);
+
+    let mut admin = site.admin();
+    assert_csrf_refused(
+        &mut admin,
+        "page=admin_users",
+        &[("action", "disable"), ("user_1", "1")],
+    );
+    let user = site
+        .store()
+        .user_by_id(TAKAHASHI)
+        .expect("read")
+        .expect("user");
+    assert!(user.enabled, "the refused bulk action changed nothing");
+}
+
+// ---------------------------------------------------------------- sessions
+
+#[test]
+fn screens_an_idle_session_expires_after_60_minutes() {
+    let site = Site::new();
+    let mut browser = site.browser();
+    browser.now = Some(at(T0, 0));
+    assert_eq!(browser.login("takahashi", "takahashi").status(), 303);
+    // Each request keeps it alive.
+    browser.now = Some(at(T0, 59));
+    let page = browser.get("page=settings");
+    assert_eq!(page.status(), 200, "{}", page.body);
+    browser.now = Some(at(T0, 59 + 61));
+    assert_logged_out_for_idleness(&browser.get("page=settings"), "id=\"state\"");
+}
+
+/// The login page that answers a request on an idle session: 401, the notice, and not `hidden`.
+fn assert_logged_out_for_idleness(page: &CgiAnswer, hidden: &str) {
+    assert_eq!(page.status(), 401, "{}", page.body);
+    assert!(
+        page.body.contains("一定時間操作がなかったため"),
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains("name=\"password\""), "the login form");
+    assert!(!page.body.contains(hidden), "{hidden} in {}", page.body);
+}
+
+#[test]
+fn screens_an_idle_admin_session_expires_after_60_minutes() {
+    let site = Site::new();
+    site.set_admin_password(ADMIN_PASSWORD);
+    let mut admin = site.browser();
+    admin.now = Some(at(T0, 0));
+    assert_eq!(admin.admin_login(ADMIN_PASSWORD).status(), 303);
+    assert_eq!(admin.get("page=admin").status(), 200);
+    admin.now = Some(at(T0, 61));
+    assert_logged_out_for_idleness(&admin.get("page=admin_users"), "利用ステータス");
+}
+
+#[test]
+fn screens_logout_ends_the_session_and_clears_the_cookie() {
+    let site = Site::new();
+    let mut browser = site.user("takahashi");
+    let token = browser.session_token().expect("logged in");
+    let answer = browser.submit("page=settings", "page=logout", &[]);
+    assert_eq!(answer.status(), 303, "{}", answer.body);
+    let removal = answer
+        .headers_named("Set-Cookie")
+        .into_iter()
+        .find(|h| h.starts_with("dncs_session="))
+        .expect("the cookie is cleared");
+    assert!(removal.starts_with("dncs_session=;"), "{removal}");
+    assert!(removal.contains("Max-Age=0"), "{removal}");
+    assert!(browser.session_token().is_none());
+    assert!(site
+        .store()
+        .active_session(&token, now(), Duration::minutes(60))
+        .expect("read")
+        .is_none());
+
+    let page = browser.get("");
+    assert_eq!(page.status(), 200);
+    assert!(page.body.contains("name=\"login\""), "the login page");
+    // The old cookie replayed opens nothing either.
+    browser.cookies.insert("dncs_session".into(), token);
+    let page = browser.get("page=settings");
+    assert_eq!(page.status(), 401);
+    assert!(!page.body.contains("id=\"state\""));
+}
+
+// ---------------------------------------------------------------- 同期設定
+
+#[test]
+fn screens_changing_the_calendar_drops_the_mappings() {
+    let site = Site::new();
+    let mut browser = site.user("takahashi");
+    let store = site.store();
+    store
+        .set_target_and_calendar(
+            TAKAHASHI,
+            Target::Google,
+            "old@group.calendar.google.com",
+            now(),
+        )
+        .expect("calendar");
+    let mapping = Mapping {
+        cybozu_id: 42,
+        cybozu_version: 1_700_000_000,
+        remote_id: "evt42".into(),
+        remote_etag: Some("\"1\"".into()),
+        extra: serde_json::json!({}),
+    };
+    store.put_mapping(TAKAHASHI, &mapping).expect("mapping");
+
+    // Saving the same calendar keeps them.
+    let answer = browser.save_settings(&[
+        ("target", "google"),
+        ("calendar_id", "old@group.calendar.google.com"),
+    ]);
+    assert_redirect_to(&answer, "settings");
+    let page = browser.follow(&answer);
+    assert_eq!(notice(&page), "設定を保存しました。");
+    assert_eq!(store.mappings_for_user(TAKAHASHI).expect("read").len(), 1);
+
+    let answer = browser.save_settings(&[
+        ("target", "google"),
+        ("calendar_id", "new@group.calendar.google.com"),
+    ]);
+    assert_redirect_to(&answer, "settings");
+    let page = browser.follow(&answer);
+    assert!(
+        notice(&page).contains("それまでの同期情報は失われ新規に同期し直します"),
+        "{}",
+        notice(&page)
+    );
+    assert!(store.mappings_for_user(TAKAHASHI).expect("read").is_empty());
+    assert!(page
+        .body
+        .contains("value=\"new@group.calendar.google.com\""));
+
+    // So does a change of target.
+    store.put_mapping(TAKAHASHI, &mapping).expect("mapping");
+    let answer = browser.save_settings(&[
+        ("target", "caldav"),
+        ("calendar_id", "new@group.calendar.google.com"),
+    ]);
+    assert!(answer
+        .header("Location")
+        .expect("Location")
+        .ends_with("done=dropped"));
+    assert!(store.mappings_for_user(TAKAHASHI).expect("read").is_empty());
+    let user = store.user_by_id(TAKAHASHI).expect("read").expect("user");
+    assert_eq!(user.target, Target::Caldav);
+}
+
+#[test]
+fn screens_a_caldav_password_is_stored_sealed_and_never_shown() {
+    const SECRET: &str = "Caldav-Pw-7391";
+    let site = Site::new();
+    let mut browser = site.user("takahashi");
+    let answer = browser.save_settings(&[
+        ("target", "caldav"),
+        ("sync_on", "on"),
+        ("caldav_url", "https://dav.example.jp/calendars/takahashi/"),
+        ("caldav_user", "takahashi"),
+        ("caldav_password", SECRET),
+    ]);
+    assert_redirect_to(&answer, "settings");
+    assert!(!answer.body.contains(SECRET));
+    assert_eq!(
+        site.store()
+            .caldav_password(TAKAHASHI)
+            .expect("read")
+            .as_deref(),
+        Some(SECRET)
+    );
+    // Sealed: the database files never hold it in the clear.
+    for file in ["dncs.db", "dncs.db-wal"] {
+        let path = site.root.path().join("data").join(file);
+        if let Ok(bytes) = std::fs::read(&path) {
+            assert!(
+                !bytes.windows(SECRET.len()).any(|w| w == SECRET.as_bytes()),
+                "{file} holds the password in the clear"
+            );
+        }
+    }
+    let page = browser.get("page=settings");
+    assert!(page.body.contains("パスワードは保存されています。"));
+    for query in [
+        "page=settings",
+        "page=history",
+        "",
+        "page=settings&done=saved",
+    ] {
+        let page = browser.get(query);
+        assert!(!page.body.contains(SECRET), "{query} shows the password");
+    }
+    // Saving without typing it keeps it.
+    browser.save_settings(&[
+        ("target", "caldav"),
+        ("sync_on", "on"),
+        ("caldav_url", "https://dav.example.jp/calendars/takahashi/"),
+        ("caldav_user", "takahashi"),
+        ("caldav_password", ""),
+    ]);
+    assert_eq!(
+        site.store()
+            .caldav_password(TAKAHASHI)
+            .expect("read")
+            .as_deref(),
+        Some(SECRET)
+    );
+    let mut admin = site.admin();
+    for query in [
+        "page=admin_users",
+        "page=admin_history&user=1",
+        "page=admin_ini",
+    ] {
+        let page = admin.get(query);
+        assert_eq!(page.status(), 200, "{query}");
+        assert!(!page.body.contains(SECRET), "{query} shows the password");
+    }
+}
+
+#[test]
+fn screens_a_bad_caldav_url_is_400_and_not_saved() {
+    let site = Site::new();
+    let mut browser = site.user("takahashi");
+    let answer = browser.save_settings(&[
+        ("target", "caldav"),
+        ("caldav_url", "javascript:alert(1)"),
+        ("caldav_password", "pw-not-saved"),
+    ]);
+    assert_eq!(answer.status(), 400, "{}", answer.body);
+    assert!(answer.body.contains(&html(
+        "CalDAV URL は http:// または https:// で始まる URL を入力してください。"
+    )));
+    let user = site
+        .store()
+        .user_by_id(TAKAHASHI)
+        .expect("read")
+        .expect("user");
+    assert_eq!(user.caldav_url, "");
+    assert_eq!(user.target, Target::Google);
+    assert!(!user.has_caldav_password);
+}
+
+#[test]
+fn screens_google_block_shows_the_link_state() {
+    let site = Site::new();
+    let mut browser = site.user("takahashi");
+    let google_state = |page: &CgiAnswer| text_after(page, "id=\"google-state\">").to_owned();
+    assert_eq!(google_state(&browser.get("page=settings")), "未認証");
+    let store = site.store();
+    store
+        .set_google_link(
+            TAKAHASHI,
+            "1//legacy-refresh",
+            Provenance::Oob,
+            GoogleClient::Legacy,
+            now(),
+        )
+        .expect("link");
+    assert_eq!(
+        google_state(&browser.get("page=settings")),
+        "認証済(再認証が必要です)"
+    );
+    store
+        .set_google_link(
+            TAKAHASHI,
+            "1//relay-refresh",
+            Provenance::Relay,
+            GoogleClient::Current,
+            now(),
+        )
+        .expect("link");
+    let page = browser.get("page=settings");
+    assert_eq!(google_state(&page), "認証済です");
+    assert!(
+        !page.body.contains("relay-refresh"),
+        "the token is never shown"
+    );
+}
+
+// ---------------------------------------------------------------- 同期履歴
+
+#[test]
+fn screens_history_is_newest_first_in_pages_of_20() {
+    let site = Site::new();
+    let mut browser = site.user("takahashi");
+    let page = browser.get("page=history");
+    assert_eq!(page.status(), 200);
+    assert!(page.body.contains("同期履歴はまだありません。"));
+
+    let store = site.store();
+    let first = utc("2026-11-01T00:00:00Z");
+    let shown = |hour: i64| {
+        (first + Duration::hours(hour))
+            .with_timezone(&chrono_tz::Asia::Tokyo)
+            .format("%Y/%m/%d %H:%M")
+            .to_string()
+    };
+    for hour in 0..25 {
+        let started = first + Duration::hours(hour);
+        let counts = PassCounts {
+            remote_created: hour as u32,
+            ..PassCounts::default()
+        };
+        store
+            .append_history(
+                TAKAHASHI,
+                started,
+                started + Duration::seconds(5),
+                &counts,
+                &[],
+            )
+            .expect("history");
+    }
+    let page = browser.get("page=history");
+    assert_eq!(page.status(), 200);
+    assert!(!page.body.contains("同期履歴はまだありません。"));
+    let positions: Vec<usize> = (5..25)
+        .rev()
+        .map(|hour| {
+            page.body
+                .find(&format!("<td>{}</td>", html(&shown(hour))))
+                .unwrap_or_else(|| panic!("hour {hour} on the first page"))
+        })
+        .collect();
+    assert!(positions.windows(2).all(|w| w[0] < w[1]), "newest first");
+    assert!(!page.body.contains(&html(&shown(4))), "only 20 on a page");
+    assert!(page.body.contains(&html("追加 24 / 変更 0 / 削除 0")));
+    assert!(page.body.contains("page=history&amp;p=1\">古い履歴"));
+    assert!(!page.body.contains("新しい履歴"));
+
+    let older = browser.get("page=history&p=1");
+    assert_eq!(older.status(), 200);
+    for hour in 0..5 {
+        assert!(
+            older.body.contains(&html(&shown(hour))),
+            "hour {hour} on page 2"
+        );
+    }
+    assert!(!older.body.contains(&html(&shown(5))));
+    let (four, zero) = (
+        older.body.find(&html(&shown(4))),
+        older.body.find(&html(&shown(0))),
+    );
+    assert!(four.is_some() && four < zero, "newest first");
+    assert!(older.body.contains("page=history&amp;p=0\">新しい履歴"));
+    assert!(!older.body.contains("古い履歴"));
+}
+
+// ---------------------------------------------------------------- the administrator
+
+#[test]
+fn screens_a_user_cannot_open_admin_pages() {
+    let site = Site::new();
+    site.user("sato");
+    site.set_admin_password(ADMIN_PASSWORD);
+    let mut browser = site.user("takahashi");
+    for query in [
+        "page=admin",
+        "page=admin_users",
+        "page=admin_history&user=2",
+        "page=admin_ini",
+    ] {
+        let page = browser.get(query);
+        assert_eq!(page.status(), 403, "{query}: {}", page.body);
+        assert!(
+            page.body.contains("このページは管理者のみが利用できます"),
+            "{query}"
+        );
+        for admin_only in [
+            "利用ユーザー数",
+            "利用ステータス",
+            "CYBOZU_URL",
+            "sato",
+            "佐藤",
+        ] {
+            assert!(
+                !page.body.contains(admin_only),
+                "{query} shows {admin_only}"
+            );
+        }
+    }
+    let token = csrf(&browser.get("page=settings"));
+    let page = browser.post(
+        "page=admin_users",
+        &[("csrf", &token), ("action", "disable"), ("user_2", "1")],
+    );
+    assert_eq!(page.status(), 403);
+    assert!(
+        site.store()
+            .user_by_id(SATO)
+            .expect("read")
+            .expect("user")
+            .enabled
+    );
+}
+
+#[test]
+fn screens_admin_login_needs_the_password_set_by_dncs_sync() {
+    let site = Site::new();
+    site.user("takahashi");
+    let mut browser = site.browser();
+    let page = browser.get("page=admin_login");
+    assert_eq!(page.status(), 503, "{}", page.body);
+    assert!(page.body.contains("dncs-sync admin-password"));
+    assert!(!page.body.contains("name=\"password\""));
+
+    site.set_admin_password(ADMIN_PASSWORD);
+    let hash = site
+        .store()
+        .setting(SETTING_ADMIN_PASSWORD_HASH)
+        .expect("read")
+        .expect("a hash is stored");
+    assert!(!hash.contains(ADMIN_PASSWORD));
+
+    let answer = browser.admin_login("wrong-password-1");
+    assert_eq!(answer.status(), 401, "{}", answer.body);
+    assert!(answer.body.contains("パスワードが正しくありません。"));
+    assert!(browser.session_token().is_none());
+
+    let answer = browser.admin_login(ADMIN_PASSWORD);
+    assert_redirect_to(&answer, "admin");
+    session_cookie(&answer);
+    let page = browser.get("page=admin");
+    assert_eq!(page.status(), 200, "{}", page.body);
+    assert!(page.body.contains("ご利用中のバージョン"));
+    assert!(page
+        .body
+        .contains(&format!("id=\"version\">{}<", env!("CARGO_PKG_VERSION"))));
+    assert_eq!(text_after(&page, "id=\"seats\">"), "1 / 無制限");
+    // The front page of an administrator is the license page.
+    assert_redirect_to(&browser.get(""), "admin");
+}
+
+#[test]
+fn screens_license_downgrade_disables_and_stops_everyone() {
+    let site = Site::with_ini("MAX_USERS=1\r\n");
+    site.user("takahashi");
+    site.user("sato");
+    let store = site.store();
+    assert!(
+        !store.user_by_id(SATO).expect("read").expect("user").enabled,
+        "no seat left for a second user"
+    );
+    for (id, calendar) in [(TAKAHASHI, "t@example.jp"), (SATO, "s@example.jp")] {
+        store.set_enabled(id, true, now()).expect("enable");
+        store.set_sync_on(id, true, now()).expect("sync");
+        store
+            .set_target_and_calendar(id, Target::Google, calendar, now())
+            .expect("calendar");
+    }
+    let mut admin = site.admin();
+    let page = admin.get("page=admin");
+    assert_eq!(page.status(), 200, "{}", page.body);
+    assert!(page.body.contains("すべてのユーザーを無効・停止にしました"));
+    assert_eq!(text_after(&page, "id=\"seats\">"), "0 / 1");
+    for (id, calendar) in [(TAKAHASHI, "t@example.jp"), (SATO, "s@example.jp")] {
+        let user = store.user_by_id(id).expect("read").expect("user");
+        assert!(
+            !user.enabled && !user.sync_on,
+            "{} still on",
+            user.login_name
+        );
+        assert_eq!(user.calendar_id, calendar, "calendar ids are kept");
+        assert!(user.has_cybozu_password);
+    }
+    let users = admin.get("page=admin_users");
+    assert_eq!(users.body.matches("<td>無効</td>").count(), 2);
+}
+
+#[test]
+fn screens_admin_users_lists_and_changes_status_within_the_license() {
+    let site = Site::with_ini("MAX_USERS=1\r\n");
+    site.user("takahashi");
+    site.user("sato");
+    site.store()
+        .set_sync_on(TAKAHASHI, true, now())
+        .expect("sync on");
+    let mut admin = site.admin();
+    let page = admin.get("page=admin_users");
+    assert_eq!(page.status(), 200, "{}", page.body);
+    for shown in [
+        "takahashi",
+        "高橋 健太",
+        "sato",
+        "佐藤 美咲",
+        "<td>有効</td>",
+        "<td>無効</td>",
+    ] {
+        assert!(page.body.contains(shown), "{shown} in {}", page.body);
+    }
+    assert!(page.body.contains("page=admin_history&amp;user=2"));
+
+    let answer = admin.submit(
+        "page=admin_users",
+        "page=admin_users",
+        &[("action", "disable"), ("user_1", "1")],
+    );
+    assert_eq!(answer.status(), 200, "{}", answer.body);
+    assert!(answer.body.contains("利用ステータスを変更しました。"));
+    let takahashi = site
+        .store()
+        .user_by_id(TAKAHASHI)
+        .expect("read")
+        .expect("user");
+    assert!(!takahashi.enabled && !takahashi.sync_on, "無効 and 停止");
+
+    let answer = admin.submit(
+        "page=admin_users",
+        "page=admin_users",
+        &[("action", "enable"), ("user_1", "1"), ("user_2", "1")],
+    );
+    assert_eq!(answer.status(), 400, "{}", answer.body);
+    assert!(answer
+        .body
+        .contains("ライセンス数を超えるため、有効にできません。"));
+    let store = site.store();
+    assert!(
+        !store
+            .user_by_id(TAKAHASHI)
+            .expect("read")
+            .expect("user")
+            .enabled
+    );
+    assert!(!store.user_by_id(SATO).expect("read").expect("user").enabled);
+
+    let answer = admin.submit(
+        "page=admin_users",
+        "page=admin_users",
+        &[("action", "enable"), ("user_2", "1")],
+    );
+    assert_eq!(answer.status(), 200, "{}", answer.body);
+    assert!(store.user_by_id(SATO).expect("read").expect("user").enabled);
+    assert_eq!(
+        text_after(&admin.get("page=admin"), "id=\"seats\">"),
+        "1 / 1"
+    );
+}
+
+#[test]
+fn screens_admin_sees_any_users_history() {
+    let site = Site::new();
+    site.user("takahashi");
+    site.user("sato");
+    let started = utc("2026-11-20T01:00:00Z");
+    site.store()
+        .append_history(
+            SATO,
+            started,
+            started + Duration::seconds(3),
+            &PassCounts {
+                cybozu_created: 2,
+                ..PassCounts::default()
+            },
+            &["Googleカレンダーに接続できませんでした。".into()],
+        )
+        .expect("history");
+    let mut admin = site.admin();
+    let page = admin.get("page=admin_history&user=2");
+    assert_eq!(page.status(), 200, "{}", page.body);
+    assert!(page.body.contains("佐藤 美咲 さんの同期履歴"));
+    assert!(page.body.contains(&html("2026/11/20 10:00")));
+    assert!(page
+        .body
+        .contains("Googleカレンダーに接続できませんでした。"));
+    let other = admin.get("page=admin_history&user=1");
+    assert!(other.body.contains("同期履歴はまだありません。"));
+    assert_eq!(admin.get("page=admin_history&user=99").status(), 404);
+}
+
+#[test]
+fn screens_admin_ini_masks_secrets() {
+    let site = Site::with_ini(
+        "GOOGLE_CLIENT_ID=client-id-visible.apps.googleusercontent.com\r\n\
+         GOOGLE_CLIENT_SECRET=GOCSPX-very-secret-value\r\n\
+         PROXY=http://proxyuser:Proxy-Pass-8841@proxy.example.jp:3128\r\n\
+         SYNC_THREADS=3\r\n",
+    );
+    let mut admin = site.admin();
+    let page = admin.get("page=admin_ini");
+    assert_eq!(page.status(), 200, "{}", page.body);
+    for shown in [
+        "<th>CYBOZU_URL</th>",
+        &html(&site.sim.url()),
+        "<th>GOOGLE_CLIENT_ID</th>",
+        "client-id-visible.apps.googleusercontent.com",
+        "<th>GOOGLE_CLIENT_SECRET</th>",
+        "<th>PROXY</th>",
+        "proxy.example.jp:3128",
+        "<th>SYNC_THREADS</th><td>3</td>",
+        "<th>MAX_USERS</th><td>0</td>",
+    ] {
+        assert!(page.body.contains(shown), "{shown} in {}", page.body);
+    }
+    assert!(!page.body.contains("GOCSPX-very-secret-value"));
+    assert!(!page.body.contains("Proxy-Pass-8841"));
+    assert!(!text_after(&page, "<th>GOOGLE_CLIENT_SECRET</th><td>").is_empty());
+}
+
+// ---------------------------------------------------------------- escaping and limits
+
+#[test]
+fn screens_cybozu_names_history_errors_and_typed_logins_are_escaped() {
+    let site = Site::new();
+    let payload = "<script>alert(1)</script>";
+    site.sim
+        .company()
+        .accounts
+        .iter_mut()
+        .find(|account| account.login == "takahashi")
+        .expect("takahashi")
+        .user
+        .name = payload.into();
+    let mut browser = site.user("takahashi");
+    let started = utc("2026-11-20T01:00:00Z");
+    site.store()
+        .append_history(
+            TAKAHASHI,
+            started,
+            started,
+            &PassCounts::default(),
+            &["予定「<script>alert(2)</script>」を書き込めませんでした。".into()],
+        )
+        .expect("history");
+    let mut pages = vec![
+        ("settings", browser.get("page=settings")),
+        ("history", browser.get("page=history")),
+    ];
+    let mut admin = site.admin();
+    pages.push(("admin_users", admin.get("page=admin_users")));
+    pages.push(("admin_history", admin.get("page=admin_history&user=1")));
+    for (name, page) in &pages {
+        assert_eq!(page.status(), 200, "{name}");
+        assert!(!page.body.contains("<script"), "{name}: {}", page.body);
+    }
+    assert!(pages[0].1.body.contains(&html("<script>alert(1)</script>")));
+    assert!(pages[1].1.body.contains(&html("<script>alert(2)</script>")));
+    assert!(pages[2].1.body.contains(&html("<script>alert(1)</script>")));
+
+    let mut visitor = site.browser();
+    let answer = visitor.login("\"><script>alert(3)</script>", "x");
+    assert_eq!(answer.status(), 401, "{}", answer.body);
+    assert!(!answer.body.contains("<script"), "{}", answer.body);
+    // Echoed inside the field, which the quote cannot close.
+    assert!(answer.body.contains(&format!(
+        "name=\"login\" value=\"{}\"",
+        html("\"><script>alert(3)</script>")
+    )));
+}
+
+#[test]
+fn screens_an_oversized_settings_post_is_413() {
+    let site = Site::new();
+    let mut browser = site.user("takahashi");
+    let token = csrf(&browser.get("page=settings"));
+    let mut body = form_encode(&[("csrf", &token), ("sync_on", "on"), ("calendar_id", "x")]);
+    body.push_str("&filler=");
+    body.push_str(&"a".repeat(65 * 1024));
+    let answer = browser.send(
+        "POST",
+        "page=settings",
+        Some("application/x-www-form-urlencoded"),
+        body.as_bytes(),
+    );
+    assert_eq!(answer.status(), 413, "{}", answer.body);
+    assert!(answer.body.contains("送信されたデータが大きすぎます"));
+    let user = site
+        .store()
+        .user_by_id(TAKAHASHI)
+        .expect("read")
+        .expect("user");
+    assert!(!user.sync_on && user.calendar_id.is_empty());
+}
+
+// ---------------------------------------------------------------- language, stylesheet, dncs-dev
+
+#[test]
+fn screens_lang_en_shows_the_login_page_in_english() {
+    let site = Site::with_ini("LANG=en\r\n");
+    let mut browser = site.browser();
+    let page = browser.get("");
+    assert_eq!(page.status(), 200);
+    assert!(page.body.contains("<html lang=\"en\">"));
+    assert!(page
+        .body
+        .contains("Log in with your Cybozu Office login name and password."));
+    assert!(page.body.contains("Login name"));
+    assert!(!page.body.contains("ログイン名"));
+    let answer = browser.login("takahashi", "wrong");
+    assert!(answer
+        .body
+        .contains("The login name or password is not correct."));
+}
+
+#[test]
+fn screens_the_stylesheet_is_css_and_cacheable() {
+    let site = Site::new();
+    let answer = site.browser().get("page=css&v=0.1.0");
+    assert_eq!(answer.status(), 200);
+    assert_eq!(
+        answer.header("Content-Type"),
+        Some("text/css; charset=utf-8")
+    );
+    let cache = answer.header("Cache-Control").expect("Cache-Control");
+    assert!(cache.starts_with("public, max-age="), "{cache}");
+    assert!(!cache.contains("no-store"));
+    assert!(answer.body.contains('{'), "a stylesheet: {}", answer.body);
+}
+
+#[test]
+fn screens_dncs_dev_serves_the_login_and_settings_over_http() {
+    let root = tempfile::tempdir().expect("temp dir");
+    let demo = dncs::dev::Demo::start(
+        PathBuf::from(env!("CARGO_BIN_EXE_dncs")),
+        0,
+        root.path().to_path_buf(),
+    )
+    .expect("the demo starts");
+    let url = demo.cgi.url();
+    assert!(url.ends_with(SCRIPT_NAME), "{url}");
+    let agent = crate::util::agent();
+
+    let mut form = agent.get(&url).call().expect("the login page");
+    assert_eq!(form.status().as_u16(), 200);
+    let login_cookie = cookie_pair(form.headers(), "dncs_login");
+    let body = form.body_mut().read_to_string().expect("body");
+    assert!(body.contains("ログイン名"), "{body}");
+    let token = csrf(&CgiAnswer {
+        status_line: "Status: 200 OK".into(),
+        headers: Vec::new(),
+        body,
+    });
+
+    let answer = agent
+        .post(&format!("{url}?page=login"))
+        .config()
+        .max_redirects(0)
+        .build()
+        .header("Cookie", &login_cookie)
+        .header("Content-Type", "application/x-www-form-urlencoded")
+        .send(form_encode(&[
+            ("csrf", &token),
+            ("login", "takahashi"),
+            ("password", "takahashi"),
+        ]))
+        .expect("the login answers");
+    assert_eq!(answer.status().as_u16(), 303);
+    let session = cookie_pair(answer.headers(), "dncs_session");
+
+    let mut page = agent
+        .get(&format!("{url}?page=settings"))
+        .header("Cookie", &session)
+        .call()
+        .expect("the settings page");
+    assert_eq!(page.status().as_u16(), 200);
+    let body = page.body_mut().read_to_string().expect("body");
+    assert!(body.contains("id=\"state\""), "{body}");
+    assert!(body.contains("高橋 健太"), "{body}");
+}
+
+/// `name=value` of the `Set-Cookie` header for `name`.
+fn cookie_pair(headers: &ureq::http::HeaderMap, name: &str) -> String {
+    headers
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .find(|value| value.starts_with(&format!("{name}=")))
+        .and_then(|value| value.split(';').next())
+        .unwrap_or_else(|| panic!("no {name} cookie in {headers:?}"))
+        .to_owned()
+}
