@@ -514,7 +514,7 @@ fn server_side_validation_is_typed() {
 #[test]
 fn the_gate_bounds_calls_in_flight_across_threads() {
     let sim = demo_sim();
-    sim.quirks().latency = std::time::Duration::from_millis(150);
+    sim.quirks().latency = std::time::Duration::from_millis(300);
     let gate = std::sync::Arc::new(dncs::http::Gate::new(2));
     let threads: Vec<_> = ["takahashi", "sato", "suzuki", "tanaka", "ito", "takahashi"]
         .into_iter()
