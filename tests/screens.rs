@@ -1409,3 +1409,92 @@ fn cookie_pair(headers: &ureq::http::HeaderMap, name: &str) -> String {
         .unwrap_or_else(|| panic!("no {name} cookie in {headers:?}"))
         .to_owned()
 }
+
+/// `dncs-sync import-legacy`, run as an administrator does after an overwrite install.
+fn import_legacy(site: &Site, csv: &str) -> std::process::Output {
+    let file = site.root.path().join("links.csv");
+    std::fs::write(&file, csv).expect("csv written");
+    Command::new(env!("CARGO_BIN_EXE_dncs-sync"))
+        .arg("import-legacy")
+        .arg(&file)
+        .env("DNCS_INI", &site.ini)
+        .output()
+        .expect("dncs-sync runs")
+}
+
+#[test]
+fn screens_imported_legacy_links_keep_users_linked_after_an_overwrite_install() {
+    let site = Site::new();
+    let output = import_legacy(
+        &site,
+        "login_name,refresh_token,calendar_id,flow,password\r\n\
+         takahashi,1//legacy-oob-token,takahashi@example.jp,oob\r\n\
+         sato,1//legacy-relay-token,,relay,sato\r\n",
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        stdout.contains("linked now: 1") && stdout.contains("waiting for their first login: 1"),
+        "{stdout}"
+    );
+    assert!(
+        !stdout.contains("legacy-oob-token"),
+        "tokens are never printed"
+    );
+
+    // sato's password was exported: linked at once, and syncing.
+    let store = site.store();
+    let sato = store
+        .user_by_id(SATO)
+        .expect("read")
+        .expect("sato is known now");
+    assert!(sato.enabled && sato.sync_on);
+    assert_eq!(
+        store.google_refresh_token(SATO).expect("read").as_deref(),
+        Some("1//legacy-relay-token")
+    );
+
+    // takahashi's link waited for the first login, which applies it.
+    assert!(store.user_by_id(TAKAHASHI).expect("read").is_none());
+    let mut takahashi = site.user("takahashi");
+    let page = takahashi.get("page=settings");
+    assert!(
+        page.body.contains("認証済(再認証が必要です)"),
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains("takahashi@example.jp"));
+    assert_eq!(state(&page), "同期中");
+    let mut sato_browser = site.user("sato");
+    let page = sato_browser.get("page=settings");
+    assert!(page.body.contains("認証済です"), "{}", page.body);
+}
+
+#[test]
+fn screens_a_broken_legacy_file_names_its_lines() {
+    let site = Site::new();
+    let output = import_legacy(
+        &site,
+        "takahashi,1//tok,cal,magic\nsato,1//tok,,oob,wrong-password\n",
+    );
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("line 1") && stderr.contains("magic"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("line 2") && stderr.contains("sato"),
+        "{stderr}"
+    );
+    // The refused password leaves sato's link waiting for the first login instead.
+    assert!(site
+        .store()
+        .take_legacy_link("sato")
+        .expect("read")
+        .is_some());
+}
