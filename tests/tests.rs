@@ -10,6 +10,8 @@ mod cybozu_quirks;
 mod cybozu_schema;
 // dncs-sync, as an administrator runs it.
 mod sync_cli;
+// The sync engine against the Cybozu simulator and an in-memory calendar.
+mod sync_engine;
 // The dncs-dev binary.
 mod dev_server;
 // The dncs binary run as a CGI process.

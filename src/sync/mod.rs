@@ -2,5 +2,6 @@
 //! (In progress: the pieces below are used by the engine as it is built.)
 
 pub mod convert;
+pub mod engine;
 pub mod plan;
 pub mod rrule;

@@ -335,8 +335,10 @@ pub fn plan(ctx: &Context<'_>, changes: &Changes) -> Plan {
             out.actions.push(adopt(event, remote, ctx));
         }
     }
-    // …then, on a first pass only, by the same start, end and title.
-    if first_pass {
+    // …then by the same start, end and title. On a first pass this adopts the copies an earlier
+    // installation made; later it pairs an event this product added to Cybozu just before a crash
+    // with the remote event it came from, so that the retry does not add it twice.
+    {
         for remote in &unmapped_remote {
             if claimed_remote.contains(remote.id.as_str()) {
                 continue;

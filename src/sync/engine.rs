@@ -1,0 +1,652 @@
+//! One user's pass: read both sides incrementally, plan, apply, and store the mapping after every
+//! applied change so that a pass killed at any point resumes without duplicates. The remote side
+//! is the [`Remote`] trait; Google and CalDAV implement it.
+
+use std::collections::{BTreeSet, HashMap};
+
+use chrono::{DateTime, Utc};
+
+use super::convert::{to_cybozu, to_remote, Directory, InboundRules, RemoteEvent};
+use super::plan::{plan, Action, Changes, Context, Direction, Note, Pair, Plan, RemoteItem};
+use crate::config::Config;
+use crate::cybozu::{ChangeKind, Client, CybozuError, Event, EventType, ItemVersion, RepeatScope};
+use crate::store::{Mapping, PassCounts, Side, Store, StoreError, UserId};
+
+/// Ids read from Cybozu per `ScheduleGetEventsById` request.
+const READ_BATCH: usize = 100;
+
+/// What the remote side reports of a listing.
+#[derive(Debug, Clone)]
+pub struct Listing {
+    pub items: Vec<RemoteItem>,
+    /// The cursor to list from next time (a sync token, a ctag…).
+    pub cursor: String,
+}
+
+/// What a write on the remote side gave back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Written {
+    pub id: String,
+    pub etag: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RemoteError {
+    /// The link is refused (`invalid_grant`, a changed password): skip the user until re-linked.
+    #[error("{0}")]
+    NeedsRelink(String),
+    /// The cursor is too old: list everything again.
+    #[error("the remote listing must start over")]
+    CursorExpired,
+    /// The calendar itself is missing.
+    #[error("{0}")]
+    CalendarNotFound(String),
+    #[error("{0}")]
+    Failed(String),
+}
+
+/// The remote calendar of one user.
+pub trait Remote {
+    /// Changes since `cursor`; everything in `window` when `cursor` is `None`.
+    fn list(
+        &mut self,
+        cursor: Option<&str>,
+        window: (DateTime<Utc>, DateTime<Utc>),
+    ) -> Result<Listing, RemoteError>;
+    /// Creates the copy of a Cybozu event; a retry after a crash must not make a second copy.
+    fn create(&mut self, cybozu_id: u64, event: &RemoteEvent) -> Result<Written, RemoteError>;
+    fn update(
+        &mut self,
+        id: &str,
+        etag: Option<&str>,
+        event: &RemoteEvent,
+    ) -> Result<Written, RemoteError>;
+    /// Deleting what is already gone succeeds.
+    fn delete(&mut self, id: &str, etag: Option<&str>) -> Result<(), RemoteError>;
+    /// Which `Side` its cursor is stored under.
+    fn side(&self) -> Side;
+}
+
+/// Why a pass could not run for a user.
+#[derive(Debug, thiserror::Error)]
+pub enum PassError {
+    #[error("{0}")]
+    Cybozu(#[from] CybozuError),
+    #[error("{0}")]
+    Remote(#[from] RemoteError),
+    #[error("{0}")]
+    Store(#[from] StoreError),
+}
+
+impl PassError {
+    /// The sentence 同期履歴 shows.
+    pub fn sentence(&self) -> String {
+        match self {
+            Self::Cybozu(e) if e.is_login_failure() => {
+                "サイボウズ Office のパスワードが変更されました。同期設定画面に再ログインしてください".into()
+            }
+            Self::Cybozu(e) => format!("サイボウズ Office から読み込めなかったため、この同期では何も変更していません（{e}）"),
+            Self::Remote(RemoteError::NeedsRelink(_)) => {
+                "Google カレンダーとの連携が取り消されています。同期設定画面で「認証」を押して連携し直してください".into()
+            }
+            Self::Remote(RemoteError::CalendarNotFound(id)) => {
+                format!("カレンダー「{id}」が見つかりません。同期設定画面でカレンダーIDを確認してください")
+            }
+            Self::Remote(e) => format!("カレンダーとの通信に失敗したため、この同期を中断しました（{e}）"),
+            Self::Store(e) => format!("データベースの処理に失敗しました（{e}）"),
+        }
+    }
+}
+
+/// What a pass did.
+#[derive(Debug, Clone, Default)]
+pub struct Outcome {
+    pub plan: Plan,
+    pub counts: PassCounts,
+    /// Sentences for 同期履歴: failed actions and notes.
+    pub messages: Vec<String>,
+}
+
+/// The pieces of a pass for one user.
+pub struct Pass<'a> {
+    pub store: &'a Store,
+    pub config: &'a Config,
+    pub user_id: UserId,
+    pub cybozu: &'a Client,
+    pub remote: &'a mut dyn Remote,
+    pub now: DateTime<Utc>,
+}
+
+impl Pass<'_> {
+    fn cybozu_user(&self) -> u64 {
+        u64::try_from(self.user_id).unwrap_or_default()
+    }
+
+    /// `today − SYNC_PAST_DAYS` to `today + SYNC_FUTURE_DAYS`.
+    pub fn window(&self) -> (DateTime<Utc>, DateTime<Utc>) {
+        let past = chrono::Duration::days(i64::from(self.config.sync_past_days));
+        let future = chrono::Duration::days(i64::from(self.config.sync_future_days));
+        (self.now - past, self.now + future)
+    }
+
+    /// Reads both sides and plans; nothing is written.
+    pub fn read_and_plan(&mut self) -> Result<(Plan, Snapshot), PassError> {
+        let window = self.window();
+        let mappings = self.store.mappings_for_user(self.user_id)?;
+        let pairs: Vec<Pair> = mappings.iter().filter_map(pair_of).collect();
+        let mut snapshot = Snapshot::default();
+        let mut changes = Changes::default();
+        if pairs.is_empty() {
+            // First pass: the whole window, so existing copies can be adopted.
+            snapshot.window_events = self.cybozu.events(window.0, window.1)?;
+        } else {
+            let known: Vec<ItemVersion> = pairs
+                .iter()
+                .map(|p| ItemVersion {
+                    id: p.cybozu_id,
+                    version: p.cybozu_version,
+                })
+                .collect();
+            let reported = self.cybozu.event_versions(window.0, window.1, &known)?;
+            let mut wanted = Vec::new();
+            let mut removed = Vec::new();
+            for change in reported {
+                match change.kind {
+                    ChangeKind::Add | ChangeKind::Modify => wanted.push(change.id),
+                    ChangeKind::Remove => removed.push(change.id),
+                }
+            }
+            let (events, _) = self.read_events(&wanted)?;
+            changes.cybozu_changed = events;
+            // "Removed" may only mean "left the window" or "no longer yours": look before deleting.
+            let (still_there, missing) = self.read_events(&removed)?;
+            let user = self.cybozu_user();
+            changes.cybozu_deleted = missing;
+            changes.cybozu_deleted.extend(
+                still_there
+                    .iter()
+                    .filter(|e| !e.has_user(user))
+                    .filter_map(|e| e.id),
+            );
+        }
+        let cursor = self.store.cursor(self.user_id, self.remote.side())?;
+        let listing = match self.remote.list(cursor.as_deref(), window) {
+            Err(RemoteError::CursorExpired) => self.remote.list(None, window)?,
+            other => other?,
+        };
+        snapshot.cursor = Some(listing.cursor);
+        changes.remote = listing.items;
+        // Titles are split on the plan menu only where events may be paired: a quiet pass asks
+        // Cybozu nothing more.
+        let mapped: BTreeSet<&str> = pairs.iter().map(|p| p.remote_id.as_str()).collect();
+        let plan_menu = if changes
+            .remote
+            .iter()
+            .any(|r| !mapped.contains(r.id.as_str()))
+        {
+            self.cybozu.profiles()?.plan_menu
+        } else {
+            Vec::new()
+        };
+        let ctx = Context {
+            pairs: &pairs,
+            conflict: self.config.conflict,
+            plan_menu: &plan_menu,
+            window,
+            cybozu_window: &snapshot.window_events,
+        };
+        let planned = plan(&ctx, &changes);
+        snapshot.cybozu = changes
+            .cybozu_changed
+            .iter()
+            .chain(snapshot.window_events.iter())
+            .filter_map(|e| Some((e.id?, e.clone())))
+            .collect();
+        snapshot.remote = changes
+            .remote
+            .into_iter()
+            .map(|r| (r.id.clone(), r))
+            .collect();
+        snapshot.pairs = pairs.into_iter().map(|p| (p.cybozu_id, p)).collect();
+        Ok((planned, snapshot))
+    }
+
+    /// Reads events in batches; ids that no longer exist are returned apart.
+    fn read_events(&self, ids: &[u64]) -> Result<(Vec<Event>, Vec<u64>), CybozuError> {
+        let mut found = Vec::new();
+        let mut missing = Vec::new();
+        for batch in ids.chunks(READ_BATCH) {
+            let (events, gone) = self.cybozu.events_by_id_lenient(batch)?;
+            found.extend(events);
+            missing.extend(gone);
+        }
+        Ok((found, missing))
+    }
+
+    /// A whole pass: read, plan, apply, store the cursor.
+    pub fn run(&mut self) -> Result<Outcome, PassError> {
+        let (planned, snapshot) = self.read_and_plan()?;
+        let mut outcome = Outcome {
+            plan: planned.clone(),
+            ..Outcome::default()
+        };
+        if let Some(blocked) = &planned.blocked {
+            outcome.messages.push(blocked.clone());
+            return Ok(outcome);
+        }
+        let mut applier = Applier::new(self, &snapshot);
+        for action in &planned.actions {
+            if let Err(e) = applier.apply(action) {
+                if matches!(
+                    e,
+                    PassError::Remote(RemoteError::NeedsRelink(_)) | PassError::Store(_)
+                ) {
+                    return Err(e);
+                }
+                if let PassError::Cybozu(ref c) = e {
+                    if c.is_login_failure() {
+                        return Err(e);
+                    }
+                }
+                outcome.messages.push(format!("{action}: {}", e.sentence()));
+            }
+        }
+        outcome.counts = applier.counts;
+        outcome.messages.extend(applier.messages);
+        for note in &planned.notes {
+            outcome.messages.push(note_sentence(note));
+            if matches!(note, Note::Conflict { .. }) {
+                outcome.counts.conflicts += 1;
+            }
+        }
+        if let Some(cursor) = &snapshot.cursor {
+            self.store
+                .set_cursor(self.user_id, self.remote.side(), cursor, self.now)?;
+        }
+        Ok(outcome)
+    }
+}
+
+/// What the reading step saw, for the applying step.
+#[derive(Debug, Default)]
+pub struct Snapshot {
+    pub window_events: Vec<Event>,
+    pub cybozu: HashMap<u64, Event>,
+    pub remote: HashMap<String, RemoteItem>,
+    pub pairs: HashMap<u64, Pair>,
+    pub cursor: Option<String>,
+}
+
+fn pair_of(mapping: &Mapping) -> Option<Pair> {
+    Some(Pair {
+        cybozu_id: u64::try_from(mapping.cybozu_id).ok()?,
+        cybozu_version: u64::try_from(mapping.cybozu_version).ok()?,
+        remote_id: mapping.remote_id.clone(),
+        remote_etag: mapping.remote_etag.clone(),
+    })
+}
+
+fn note_sentence(note: &Note) -> String {
+    match note {
+        Note::Conflict {
+            title,
+            winner: Direction::ToRemote,
+        } => {
+            format!("「{title}」は両方で変更されていたため、サイボウズ Office の内容を優先しました")
+        }
+        Note::Conflict {
+            title,
+            winner: Direction::ToCybozu,
+        } => {
+            format!("「{title}」は両方で変更されていたため、カレンダー側の内容を優先しました")
+        }
+        Note::TemporaryNotWritten { title } => {
+            format!("仮予定「{title}」のカレンダー側での変更は、サイボウズ Office に反映しません")
+        }
+        Note::Inexpressible { title } => {
+            format!("「{title}」の繰り返しはサイボウズ Office で表せないため、カレンダー側だけに残しています")
+        }
+    }
+}
+
+/// Applies actions one by one, recording the mapping after each.
+struct Applier<'p, 'a> {
+    pass: &'p mut Pass<'a>,
+    snapshot: &'p Snapshot,
+    counts: PassCounts,
+    messages: Vec<String>,
+    directory: Option<Directory>,
+    plan_menu: Option<Vec<String>>,
+    done: BTreeSet<u64>,
+}
+
+impl<'p, 'a> Applier<'p, 'a> {
+    fn new(pass: &'p mut Pass<'a>, snapshot: &'p Snapshot) -> Self {
+        Self {
+            pass,
+            snapshot,
+            counts: PassCounts::default(),
+            messages: Vec::new(),
+            directory: None,
+            plan_menu: None,
+            done: BTreeSet::new(),
+        }
+    }
+
+    fn apply(&mut self, action: &Action) -> Result<(), PassError> {
+        match action {
+            Action::Forget { cybozu_id } => self.forget(*cybozu_id),
+            Action::Adopt {
+                cybozu_id,
+                remote_id,
+                refresh,
+            } => {
+                let version = self.cybozu_event(*cybozu_id)?.version.unwrap_or_default();
+                let etag = self.remote_item(remote_id).and_then(|r| r.etag.clone());
+                self.record(*cybozu_id, version, remote_id, etag)?;
+                self.counts.adopted += 1;
+                match refresh {
+                    Some(Direction::ToRemote) => self.update_remote(*cybozu_id, remote_id),
+                    Some(Direction::ToCybozu) => self.update_cybozu(*cybozu_id, remote_id),
+                    None => Ok(()),
+                }
+            }
+            Action::CreateRemote { cybozu_id } => {
+                let event = self.cybozu_event(*cybozu_id)?;
+                let remote_event = self.remote_copy(&event)?;
+                let written = self.pass.remote.create(*cybozu_id, &remote_event)?;
+                self.record(
+                    *cybozu_id,
+                    event.version.unwrap_or_default(),
+                    &written.id,
+                    written.etag,
+                )?;
+                self.counts.remote_created += 1;
+                Ok(())
+            }
+            Action::UpdateRemote {
+                cybozu_id,
+                remote_id,
+            } => {
+                self.update_remote(*cybozu_id, remote_id)?;
+                self.counts.remote_updated += 1;
+                Ok(())
+            }
+            Action::DeleteRemote {
+                cybozu_id,
+                remote_id,
+            } => {
+                let etag = self
+                    .snapshot
+                    .pairs
+                    .get(cybozu_id)
+                    .and_then(|p| p.remote_etag.clone());
+                self.pass.remote.delete(remote_id, etag.as_deref())?;
+                self.forget(*cybozu_id)?;
+                self.counts.remote_deleted += 1;
+                Ok(())
+            }
+            Action::CreateCybozu { remote_id } => self.create_cybozu(remote_id),
+            Action::UpdateCybozu {
+                cybozu_id,
+                remote_id,
+            } => {
+                self.update_cybozu(*cybozu_id, remote_id)?;
+                Ok(())
+            }
+            Action::DeleteCybozu {
+                cybozu_id,
+                remote_id: _,
+            } => self.delete_cybozu(*cybozu_id),
+        }
+    }
+
+    fn cybozu_event(&self, id: u64) -> Result<Event, PassError> {
+        match self.snapshot.cybozu.get(&id) {
+            Some(event) => Ok(event.clone()),
+            None => Ok(self.pass.cybozu.event(id)?),
+        }
+    }
+
+    fn remote_item(&self, id: &str) -> Option<&RemoteItem> {
+        self.snapshot.remote.get(id)
+    }
+
+    fn record(
+        &self,
+        cybozu_id: u64,
+        version: u64,
+        remote_id: &str,
+        etag: Option<String>,
+    ) -> Result<(), PassError> {
+        let mapping = Mapping {
+            cybozu_id: i64::try_from(cybozu_id).unwrap_or_default(),
+            cybozu_version: i64::try_from(version).unwrap_or_default(),
+            remote_id: remote_id.to_string(),
+            remote_etag: etag,
+            extra: serde_json::Value::Null,
+        };
+        Ok(self.pass.store.put_mapping(self.pass.user_id, &mapping)?)
+    }
+
+    fn forget(&self, cybozu_id: u64) -> Result<(), PassError> {
+        self.pass.store.delete_mapping(
+            self.pass.user_id,
+            i64::try_from(cybozu_id).unwrap_or_default(),
+        )?;
+        Ok(())
+    }
+
+    fn directory(&mut self, event: &Event) -> Result<&Directory, PassError> {
+        let directory = self.directory.get_or_insert_with(Directory::default);
+        let users: Vec<u64> = event
+            .user_ids()
+            .filter(|id| !directory.users.contains_key(id))
+            .collect();
+        let orgs: Vec<u64> = event
+            .members
+            .iter()
+            .filter_map(|m| match m {
+                crate::cybozu::Member::Organization(id)
+                    if !directory.organizations.contains_key(id) =>
+                {
+                    Some(*id)
+                }
+                _ => None,
+            })
+            .collect();
+        let facilities: Vec<u64> = event
+            .facility_ids()
+            .filter(|id| !directory.facilities.contains_key(id))
+            .collect();
+        let cybozu = self.pass.cybozu;
+        if !users.is_empty() {
+            for user in cybozu.users_by_id(&users)? {
+                directory.users.insert(user.id, user.name);
+            }
+        }
+        if !orgs.is_empty() {
+            for org in cybozu.organizations_by_id(&orgs)? {
+                directory.organizations.insert(org.id, org.name);
+            }
+        }
+        if !facilities.is_empty() {
+            for facility in cybozu.facilities_by_id(&facilities)? {
+                directory.facilities.insert(facility.id, facility.name);
+            }
+        }
+        Ok(directory)
+    }
+
+    fn remote_copy(&mut self, event: &Event) -> Result<RemoteEvent, PassError> {
+        let user = self.pass.cybozu_user();
+        let directory = self.directory(event)?;
+        Ok(to_remote(event, user, directory))
+    }
+
+    fn plan_menu(&mut self) -> Result<Vec<String>, PassError> {
+        if self.plan_menu.is_none() {
+            self.plan_menu = Some(self.pass.cybozu.profiles()?.plan_menu);
+        }
+        Ok(self.plan_menu.clone().unwrap_or_default())
+    }
+
+    fn update_remote(&mut self, cybozu_id: u64, remote_id: &str) -> Result<(), PassError> {
+        let event = self.cybozu_event(cybozu_id)?;
+        let remote_event = self.remote_copy(&event)?;
+        let etag = self
+            .snapshot
+            .pairs
+            .get(&cybozu_id)
+            .and_then(|p| p.remote_etag.clone())
+            .or_else(|| self.remote_item(remote_id).and_then(|r| r.etag.clone()));
+        let written = self
+            .pass
+            .remote
+            .update(remote_id, etag.as_deref(), &remote_event)?;
+        self.record(
+            cybozu_id,
+            event.version.unwrap_or_default(),
+            &written.id,
+            written.etag,
+        )
+    }
+
+    fn inbound_event(&mut self, remote_id: &str) -> Result<Option<RemoteEvent>, PassError> {
+        Ok(self.remote_item(remote_id).and_then(|r| r.event.clone()))
+    }
+
+    fn create_cybozu(&mut self, remote_id: &str) -> Result<(), PassError> {
+        let Some(remote_event) = self.inbound_event(remote_id)? else {
+            return Ok(());
+        };
+        let plan_menu = self.plan_menu()?;
+        let rules = InboundRules {
+            plan_menu: &plan_menu,
+            inbound_public: self.pass.config.inbound_public,
+            timezone: self.pass.config.timezone.name(),
+        };
+        let user = self.pass.cybozu_user();
+        let event = match to_cybozu(&remote_event, None, user, &rules) {
+            Ok(event) => event,
+            Err(e) => {
+                self.messages
+                    .push(format!("「{}」: {e}", remote_event.title));
+                return Ok(());
+            }
+        };
+        let added = self
+            .pass
+            .cybozu
+            .add_events(&[event])?
+            .into_iter()
+            .next()
+            .ok_or_else(|| CybozuError::Malformed {
+                operation: "ScheduleAddEvents".into(),
+                what: "the reply holds no event".into(),
+            })?;
+        let cybozu_id = added.id.unwrap_or_default();
+        let etag = self.remote_item(remote_id).and_then(|r| r.etag.clone());
+        // The pair first, so that a crash now leaves a mapped pair, not an orphan.
+        self.record(
+            cybozu_id,
+            added.version.unwrap_or_default(),
+            remote_id,
+            etag.clone(),
+        )?;
+        self.counts.cybozu_created += 1;
+        // Then the remote copy learns its Cybozu id (and its echo is recorded).
+        let mut tagged = remote_event;
+        tagged.cybozu_id = Some(cybozu_id);
+        tagged.cybozu_version = added.version;
+        let written = self
+            .pass
+            .remote
+            .update(remote_id, etag.as_deref(), &tagged)?;
+        self.record(
+            cybozu_id,
+            added.version.unwrap_or_default(),
+            &written.id,
+            written.etag,
+        )
+    }
+
+    fn update_cybozu(&mut self, cybozu_id: u64, remote_id: &str) -> Result<(), PassError> {
+        let Some(remote_event) = self.inbound_event(remote_id)? else {
+            return Ok(());
+        };
+        let plan_menu = self.plan_menu()?;
+        let rules = InboundRules {
+            plan_menu: &plan_menu,
+            inbound_public: self.pass.config.inbound_public,
+            timezone: self.pass.config.timezone.name(),
+        };
+        let user = self.pass.cybozu_user();
+        // Read the event as it stands now and write it back whole.
+        let current = self.pass.cybozu.event(cybozu_id)?;
+        if current.event_type == EventType::Temporary {
+            self.messages
+                .push(note_sentence(&Note::TemporaryNotWritten {
+                    title: remote_event.title,
+                }));
+            return Ok(());
+        }
+        let updated = match to_cybozu(&remote_event, Some(&current), user, &rules) {
+            Ok(updated) => updated,
+            Err(e) => {
+                self.messages
+                    .push(format!("「{}」: {e}", remote_event.title));
+                return Ok(());
+            }
+        };
+        let written = if current.event_type == EventType::Repeat {
+            self.pass
+                .cybozu
+                .modify_repeat_event(RepeatScope::All, &updated)?
+                .modified
+        } else {
+            self.pass
+                .cybozu
+                .modify_events(std::slice::from_ref(&updated))?
+                .into_iter()
+                .next()
+                .unwrap_or(updated)
+        };
+        let etag = self.remote_item(remote_id).and_then(|r| r.etag.clone());
+        self.record(
+            cybozu_id,
+            written.version.unwrap_or_default(),
+            remote_id,
+            etag,
+        )?;
+        self.counts.cybozu_updated += 1;
+        Ok(())
+    }
+
+    fn delete_cybozu(&mut self, cybozu_id: u64) -> Result<(), PassError> {
+        if !self.done.insert(cybozu_id) {
+            return Ok(());
+        }
+        let user = self.pass.cybozu_user();
+        match self.pass.cybozu.event(cybozu_id) {
+            Ok(event) => {
+                let shared = event.user_ids().any(|id| id != user);
+                // Others keep a shared event: the user only leaves it.
+                if shared {
+                    self.pass.cybozu.leave_events(&[cybozu_id])?;
+                } else if event.event_type == EventType::Repeat {
+                    self.pass
+                        .cybozu
+                        .remove_from_repeat(cybozu_id, RepeatScope::All)?;
+                } else {
+                    self.pass.cybozu.remove_events(&[cybozu_id])?;
+                }
+            }
+            Err(e) if e.is_no_such_event() => {}
+            Err(e) => return Err(e.into()),
+        }
+        self.forget(cybozu_id)?;
+        self.counts.cybozu_deleted += 1;
+        Ok(())
+    }
+}
