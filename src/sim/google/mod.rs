@@ -265,9 +265,12 @@ impl GoogleSim {
             .find(|e| e.id.as_deref() == Some(id))
     }
 
-    /// Creates an event as the phone would; Google fills in id, etag and the rest.
+    /// Creates an event as the phone would; Google fills in id, etag and the rest. The account
+    /// is created when new; `None` when it has no such calendar.
     pub fn phone_insert(&self, account: &str, calendar_id: &str, event: Event) -> Option<Event> {
-        lock(&self.shared.store).create(account, calendar_id, event)
+        let mut store = lock(&self.shared.store);
+        store.add_account(account);
+        store.create(account, calendar_id, event)
     }
 
     /// Changes an event as the phone would (a new etag and `updated`).
