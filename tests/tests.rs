@@ -10,6 +10,8 @@ mod cybozu_quirks;
 mod cybozu_schema;
 // The Google connector (Calendar API v3, token endpoint, consent) against the simulated Google.
 mod google_client;
+// Every event JSON and query parameter both ways checked against Google's discovery document.
+mod google_schema;
 // dncs-sync, as an administrator runs it.
 mod sync_cli;
 // The dncs-dev binary.
