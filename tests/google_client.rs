@@ -21,6 +21,11 @@ fn window() -> Option<(chrono::DateTime<chrono::Utc>, chrono::DateTime<chrono::U
     Some((utc("2026-11-01T00:00:00Z"), utc("2026-12-01T00:00:00Z")))
 }
 
+/// A one-hour event titled "A" on 2026-11-25.
+fn event_a() -> dncs::google::Event {
+    google_event("A", "2026-11-25T01:00:00Z", "2026-11-25T02:00:00Z")
+}
+
 fn id(event: &dncs::google::Event) -> String {
     event.id.clone().expect("event id")
 }
@@ -68,13 +73,7 @@ fn full_list_pages_through_small_pages_within_the_window() {
 #[test]
 fn incremental_list_sees_a_phone_edit_and_a_deletion() {
     let sim = sim();
-    let a = sim
-        .phone_insert(
-            ME,
-            "primary",
-            google_event("A", "2026-11-25T01:00:00Z", "2026-11-25T02:00:00Z"),
-        )
-        .expect("a");
+    let a = sim.phone_insert(ME, "primary", event_a()).expect("a");
     let b = sim
         .phone_insert(
             ME,
@@ -116,12 +115,7 @@ fn incremental_list_sees_a_phone_edit_and_a_deletion() {
 #[test]
 fn an_expired_sync_token_is_gone_and_a_full_list_starts_over() {
     let sim = sim();
-    sim.phone_insert(
-        ME,
-        "primary",
-        google_event("A", "2026-11-25T01:00:00Z", "2026-11-25T02:00:00Z"),
-    )
-    .expect("a");
+    sim.phone_insert(ME, "primary", event_a()).expect("a");
     let calendar = google_calendar(&sim, ME, "primary");
     let first = calendar.list_changes(None, window()).expect("full list");
     sim.expire_sync_tokens();
@@ -180,7 +174,7 @@ fn insert_keeps_the_client_chosen_id_and_a_second_insert_updates_it() {
 fn insert_over_an_event_deleted_on_the_phone_revives_it() {
     let sim = sim();
     let calendar = google_calendar(&sim, ME, "primary");
-    let mut event = google_event("A", "2026-11-25T01:00:00Z", "2026-11-25T02:00:00Z");
+    let mut event = event_a();
     event.id = Some(event_id_for("install-1", 7));
     calendar.insert(&event).expect("inserted");
     sim.phone_delete(ME, "primary", &id(&event))
@@ -199,7 +193,7 @@ fn insert_over_an_event_deleted_on_the_phone_revives_it() {
 fn insert_refuses_an_invalid_client_id() {
     let sim = sim();
     let calendar = google_calendar(&sim, ME, "primary");
-    let mut event = google_event("A", "2026-11-25T01:00:00Z", "2026-11-25T02:00:00Z");
+    let mut event = event_a();
     event.id = Some("Not-Base32hex!".into());
     let err = calendar.insert(&event).expect_err("invalid id");
     assert!(
@@ -212,13 +206,7 @@ fn insert_refuses_an_invalid_client_id() {
 fn a_stale_etag_fails_and_update_latest_reapplies_the_change() {
     let sim = sim();
     let calendar = google_calendar(&sim, ME, "primary");
-    let created = calendar
-        .insert(&google_event(
-            "A",
-            "2026-11-25T01:00:00Z",
-            "2026-11-25T02:00:00Z",
-        ))
-        .expect("inserted");
+    let created = calendar.insert(&event_a()).expect("inserted");
     let stale = created.etag.clone().expect("etag");
     sim.phone_edit(ME, "primary", &id(&created), |e| {
         e.location = Some("会議室".into())
@@ -264,7 +252,7 @@ fn a_stale_etag_fails_and_update_latest_reapplies_the_change() {
 #[test]
 fn update_keeps_the_fields_the_sync_does_not_read() {
     let sim = sim();
-    let mut phone = google_event("A", "2026-11-25T01:00:00Z", "2026-11-25T02:00:00Z");
+    let mut phone = event_a();
     phone.preserved.insert(
         "reminders".into(),
         serde_json::json!({"useDefault": false, "overrides": [{"method": "popup", "minutes": 30}]}),
@@ -284,13 +272,7 @@ fn update_keeps_the_fields_the_sync_does_not_read() {
 fn delete_then_delete_again_is_fine_and_a_stale_etag_is_refused() {
     let sim = sim();
     let calendar = google_calendar(&sim, ME, "primary");
-    let created = calendar
-        .insert(&google_event(
-            "A",
-            "2026-11-25T01:00:00Z",
-            "2026-11-25T02:00:00Z",
-        ))
-        .expect("inserted");
+    let created = calendar.insert(&event_a()).expect("inserted");
     sim.phone_edit(ME, "primary", &id(&created), |e| {
         e.summary = Some("B".into())
     })
@@ -440,13 +422,7 @@ fn calendar_ids_with_at_and_hash_and_unknown_calendars() {
     // `primary` and the account's address are one calendar.
     let by_address = google_calendar(&sim, ME, ME);
     let primary = google_calendar(&sim, ME, "primary");
-    primary
-        .insert(&google_event(
-            "A",
-            "2026-11-25T01:00:00Z",
-            "2026-11-25T02:00:00Z",
-        ))
-        .expect("inserted");
+    primary.insert(&event_a()).expect("inserted");
     assert_eq!(
         by_address
             .list_changes(None, window())

@@ -80,7 +80,10 @@ struct EventsPage {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Method {
     Get,
-    Post,
+    /// `idempotent`: the new event carries its id, so a repeat answers 409 rather than copying it.
+    Post {
+        idempotent: bool,
+    },
     Put,
     Delete,
 }
@@ -89,7 +92,7 @@ impl Method {
     fn as_str(self) -> &'static str {
         match self {
             Self::Get => "GET",
-            Self::Post => "POST",
+            Self::Post { .. } => "POST",
             Self::Put => "PUT",
             Self::Delete => "DELETE",
         }
@@ -230,7 +233,15 @@ impl Calendar {
     /// phone), the existing event is read and overwritten with this content, revived if cancelled.
     pub fn insert(&self, event: &Event) -> Result<Event, GoogleError> {
         let body = to_json(event)?;
-        let result = self.call(Method::Post, &self.events_path(), &[], Some(&body), None);
+        let result = self.call(
+            Method::Post {
+                idempotent: event.id.is_some(),
+            },
+            &self.events_path(),
+            &[],
+            Some(&body),
+            None,
+        );
         match (result, event.id.as_deref()) {
             (Ok(reply), _) => parse(&reply.body, "events.insert"),
             (Err(GoogleError::Conflict { .. }), Some(id)) => {
@@ -359,8 +370,8 @@ impl Calendar {
                     None => builder.call(),
                 }
             }
-            Method::Post | Method::Put => {
-                let builder = if method == Method::Post {
+            Method::Post { .. } | Method::Put => {
+                let builder = if matches!(method, Method::Post { .. }) {
                     self.agent.post(url)
                 } else {
                     self.agent.put(url)
@@ -382,9 +393,9 @@ impl Calendar {
                 reason: e.to_string(),
             },
             rate_limited: false,
-            // A POST that timed out may have been done; ours carry their id, so a retry
-            // answers 409 and is resolved, but one without an id would make a copy.
-            transient: method != Method::Post || body.is_some_and(|b| b.contains("\"id\"")),
+            // A POST that timed out may have been done: repeated with its id it answers 409 and
+            // is resolved, but without one it would make a copy.
+            transient: !matches!(method, Method::Post { idempotent: false }),
             retry_after: None,
         })?;
         let reply = read_reply(strip_query(url), response)?;
