@@ -7,6 +7,7 @@ pub mod clock;
 pub mod config;
 pub mod cybozu;
 pub mod dev;
+pub mod google;
 pub mod http;
 pub mod legacy;
 pub mod license;

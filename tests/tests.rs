@@ -8,6 +8,10 @@ mod cybozu_client;
 mod cybozu_quirks;
 // Every request and reply checked against the WSDL/XSD of a real Office 10.6.
 mod cybozu_schema;
+// The Google connector (Calendar API v3, token endpoint, consent) against the simulated Google.
+mod google_client;
+// Every event JSON and query parameter both ways checked against Google's discovery document.
+mod google_schema;
 // dncs-sync, as an administrator runs it.
 mod sync_cli;
 // The sync engine against the Cybozu simulator and an in-memory calendar.

@@ -178,3 +178,30 @@ fn parse_cgi_answer(output: &[u8]) -> CgiAnswer {
     assert_eq!(length, answer.body.len(), "Content-Length matches the body");
     answer
 }
+
+/// A Google simulator and a Calendar client on `account`'s `calendar_id`, with quick retries.
+pub fn google_calendar(
+    sim: &dncs::sim::google::GoogleSim,
+    account: &str,
+    calendar_id: &str,
+) -> dncs::google::Calendar {
+    let token = sim.issue_access_token(account);
+    dncs::google::Calendar::new(agent(), &sim.api_base(), calendar_id, &token)
+        .with_retry(RetryPolicy::quick())
+}
+
+/// A timed Google event in Asia/Tokyo.
+pub fn google_event(summary: &str, start: &str, end: &str) -> dncs::google::Event {
+    dncs::google::Event {
+        summary: Some(summary.into()),
+        start: Some(dncs::google::EventDateTime::from_date_time(
+            utc(start),
+            Some("Asia/Tokyo"),
+        )),
+        end: Some(dncs::google::EventDateTime::from_date_time(
+            utc(end),
+            Some("Asia/Tokyo"),
+        )),
+        ..dncs::google::Event::default()
+    }
+}

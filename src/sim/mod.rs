@@ -1,7 +1,9 @@
 //! Simulators of the servers this product talks to but that cannot be reached from a test
-//! machine: Cybozu Office (`cybozu`). They speak the real wire formats over real loopback HTTP.
+//! machine: Cybozu Office (`cybozu`) and Google (`google`: OAuth and Calendar API v3). They speak
+//! the real wire formats over real loopback HTTP.
 
 pub mod cybozu;
+pub mod google;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
