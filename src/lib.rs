@@ -11,7 +11,6 @@ pub mod google;
 pub mod http;
 pub mod legacy;
 pub mod license;
-pub mod oauth;
 pub mod password;
 pub mod secret;
 pub mod sim;

@@ -6,6 +6,7 @@
 
 pub mod calendar;
 pub mod event;
+pub mod oauth;
 pub mod token;
 
 use std::time::Duration;

@@ -5,8 +5,8 @@
 use super::app::App;
 use super::cgi::Response;
 use crate::config::AuthMode;
+use crate::google::oauth::{sign_state, verify_state, OAuthClient, OAuthError, Pkce};
 use crate::http::{agent, AgentSettings};
-use crate::oauth::{sign_state, verify_state, OAuthClient, OAuthError, Pkce};
 use crate::store::{GoogleClient, Provenance, SETTING_OAUTH_STATE_KEY};
 
 /// The route Google's answer comes back to (directly, or through the relay page).
@@ -93,10 +93,10 @@ pub fn callback(app: &mut App<'_>) -> Response {
     let state = app.request.query("state").unwrap_or("");
     let payload = match verify_state(&key, state, app.now) {
         Ok(payload) => payload,
-        Err(crate::oauth::StateError::Expired) => return fail(app, 400, "google.expired"),
+        Err(crate::google::oauth::StateError::Expired) => return fail(app, 400, "google.expired"),
         Err(_) => return fail(app, 400, "google.bad_state"),
     };
-    let max_age = chrono::Duration::minutes(crate::oauth::STATE_LIFETIME_MINUTES);
+    let max_age = chrono::Duration::minutes(crate::google::oauth::STATE_LIFETIME_MINUTES);
     let flow = match app
         .store
         .take_oauth_flow(&payload.sid, &token, app.now, max_age)
