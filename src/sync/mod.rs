@@ -3,5 +3,6 @@
 
 pub mod convert;
 pub mod engine;
+pub mod google;
 pub mod plan;
 pub mod rrule;
