@@ -270,6 +270,7 @@ pub const DEMO_SCRIPT_NAME: &str = "/cgi-bin/cbag/dncs/bin/dncs.cgi";
 /// (`bin/dncs.ini`, `data/`) and the real `dncs` CGI served per request.
 pub struct Demo {
     pub cybozu: crate::sim::cybozu::CybozuSim,
+    pub google: crate::sim::google::GoogleSim,
     pub cgi: CgiServer,
     /// The install folder (holds `bin/dncs.ini` and `data/`).
     pub root: PathBuf,
@@ -283,16 +284,32 @@ impl Demo {
             .date_naive();
         let cybozu = crate::sim::cybozu::CybozuSim::start(crate::sim::cybozu::seed::demo(today))
             .map_err(|e| format!("starting the Cybozu simulator: {e}"))?;
+        let google = crate::sim::google::GoogleSim::start()
+            .map_err(|e| format!("starting the Google simulator: {e}"))?;
         let bin = root.join("bin");
         std::fs::create_dir_all(&bin).map_err(|e| format!("creating {}: {e}", bin.display()))?;
         let ini = bin.join("dncs.ini");
+        // Google's real endpoints want https redirects; the simulator takes the CGI's own
+        // http URL, so the demo links in `direct` mode.
         let text = format!(
             "; dncs-dev: a throw-away configuration for the demo\r\n\
              CYBOZU_URL={}\r\n\
              DATA_DIR=../data\r\n\
              CALLBACK_SCHEME=http\r\n\
+             GOOGLE_AUTH_MODE=direct\r\n\
+             GOOGLE_CLIENT_ID={}\r\n\
+             GOOGLE_CLIENT_SECRET={}\r\n\
+             GOOGLE_AUTH_URL={}\r\n\
+             GOOGLE_TOKEN_URL={}\r\n\
+             GOOGLE_API_BASE={}\r\n\
+             SYNC_INTERVAL=1\r\n\
              LANG=ja\r\n",
-            cybozu.url()
+            cybozu.url(),
+            google.client_id(),
+            google.client_secret(),
+            google.auth_url(),
+            google.token_url(),
+            google.api_base(),
         );
         std::fs::write(&ini, text).map_err(|e| format!("writing {}: {e}", ini.display()))?;
         let mut extra_env = vec![("DNCS_INI".to_string(), ini.display().to_string())];
@@ -307,8 +324,28 @@ impl Demo {
         let cgi = CgiServer::start(&format!("127.0.0.1:{port}"), settings.clone())
             .or_else(|_| CgiServer::start("127.0.0.1:0", settings))
             .map_err(|e| format!("listening on loopback: {e}"))?;
-        Ok(Self { cybozu, cgi, root })
+        Ok(Self {
+            cybozu,
+            google,
+            cgi,
+            root,
+        })
     }
+}
+
+/// Runs `dncs-sync run` every minute against the demo's `dncs.ini`, as cron would.
+pub fn schedule_sync(program: PathBuf, ini: PathBuf) {
+    std::thread::spawn(move || loop {
+        let status = Command::new(&program)
+            .arg("run")
+            .env("DNCS_INI", &ini)
+            .stdin(Stdio::null())
+            .status();
+        if let Err(e) = status {
+            log::warn!("dncs-dev: running {}: {e}", program.display());
+        }
+        std::thread::sleep(std::time::Duration::from_secs(60));
+    });
 }
 
 #[cfg(test)]

@@ -424,6 +424,11 @@ fn screens_state_follows_sync_on_and_sync_now() {
         .has_pending_sync_request(TAKAHASHI)
         .expect("read"));
 
+    // A scheduled run holds the lock, so the pass started by the button waits its turn and the
+    // request stays pending while the page is read (otherwise the pass may finish first).
+    let lock =
+        std::fs::File::create(site.root.path().join("data").join("sync.lock")).expect("lock file");
+    lock.lock().expect("lock");
     let answer = browser.submit("page=settings", "page=sync_now", &[]);
     assert_redirect_to(&answer, "settings");
     assert!(
@@ -440,6 +445,8 @@ fn screens_state_follows_sync_on_and_sync_now() {
         "started or queued: {}",
         notice(&page)
     );
+
+    drop(lock);
 
     // 停止 again: the state says so.
     browser.save_settings(&[("target", "google"), ("sync_on", "off")]);

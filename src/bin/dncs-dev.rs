@@ -73,11 +73,24 @@ fn serve_demo(port: u16) -> ExitCode {
     };
     say!("dncs (demo): {}", demo.cgi.url());
     say!("Simulated Cybozu Office: CYBOZU_URL={}", demo.cybozu.url());
+    say!(
+        "Simulated Google: {} (press 認証 on the settings screen, then 許可)",
+        demo.google.url()
+    );
     say!("Install folder (dncs.ini, data): {}", demo.root.display());
     print_logins();
     say!("Press Ctrl+C to stop.");
-    let Demo { cybozu, cgi, .. } = demo;
-    let _keep_running = cybozu;
+    if let Some(sync) = sibling_program("dncs-sync").filter(|p| p.exists()) {
+        dncs::dev::schedule_sync(sync, demo.root.join("bin").join("dncs.ini"));
+        say!("dncs-sync run: every minute, as cron would");
+    }
+    let Demo {
+        cybozu,
+        google,
+        cgi,
+        ..
+    } = demo;
+    let _keep_running = (cybozu, google);
     cgi.serve_forever();
     ExitCode::SUCCESS
 }

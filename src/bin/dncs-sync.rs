@@ -10,6 +10,11 @@ use dncs::store::{open_data_folder, Store, SETTING_ADMIN_PASSWORD_HASH};
 
 const USAGE: &str = "usage: dncs-sync COMMAND
 
+  run [--user LOGIN] [--dry-run]
+                   one scheduled run (cron / Task Scheduler, every minute): serves
+                   「ただちに同期する」 requests, and a full pass over every enabled user every
+                   SYNC_INTERVAL minutes; --user syncs one user now; --dry-run prints each
+                   user's plan and writes nothing
   check            read dncs.ini (next to this program, or DNCS_INI), open the data folder
                    (database and secret key, created when missing) and report what was found
   import-legacy FILE
@@ -28,6 +33,13 @@ fn main() -> ExitCode {
         .as_slice()
     {
         ["check"] => check(),
+        ["run", rest @ ..] => match parse_run(rest) {
+            Some(options) => run(&options),
+            None => {
+                eprintln!("{USAGE}");
+                return ExitCode::from(2);
+            }
+        },
         ["admin-password"] => admin_password(),
         ["import-legacy", file] => import_legacy(std::path::Path::new(file)),
         ["-h" | "--help"] => {
@@ -162,4 +174,56 @@ fn import_legacy(file: &std::path::Path) -> anyhow::Result<()> {
             problems.len()
         ))
     }
+}
+
+fn parse_run(args: &[&str]) -> Option<dncs::sync::run::RunOptions> {
+    let mut options = dncs::sync::run::RunOptions::default();
+    let mut rest = args.iter();
+    while let Some(arg) = rest.next() {
+        match *arg {
+            "--user" => options.user = Some(rest.next()?.to_string()),
+            "--dry-run" => options.dry_run = true,
+            _ => return None,
+        }
+    }
+    Some(options)
+}
+
+fn run(options: &dncs::sync::run::RunOptions) -> anyhow::Result<()> {
+    let config = Config::locate_and_load()?;
+    let terminal = std::io::stderr().is_terminal();
+    // A progress line on a terminal; nothing under cron.
+    let progress = move |done: usize, total: usize, errors: usize| {
+        if terminal {
+            eprint!("\r{done}/{total} users synced, {errors} with errors ");
+        }
+    };
+    let report = dncs::sync::run::run(&config, options, &progress)?;
+    if terminal && !report.users.is_empty() {
+        eprintln!();
+    }
+    if report.locked {
+        println!("another dncs-sync run is still in progress; this one exits without syncing");
+        return Ok(());
+    }
+    for user in &report.users {
+        match &user.outcome {
+            Ok(outcome) if options.dry_run => {
+                println!("{}: {} action(s)", user.login, outcome.plan.actions.len());
+                for action in &outcome.plan.actions {
+                    println!("  {action}");
+                }
+                if let Some(blocked) = &outcome.plan.blocked {
+                    println!("  stopped: {blocked}");
+                }
+            }
+            Ok(outcome) => {
+                for message in &outcome.messages {
+                    println!("{}: {message}", user.login);
+                }
+            }
+            Err(sentence) => eprintln!("{}: {sentence}", user.login),
+        }
+    }
+    Ok(())
 }

@@ -40,6 +40,16 @@ impl Store {
         })
     }
 
+    /// Marks every unserved request of one user served (a pass for that user just ran).
+    pub fn serve_sync_requests_of(&self, user_id: UserId, now: DateTime<Utc>) -> Result<usize> {
+        self.write("serving a user's sync requests", |tx| {
+            Ok(tx.execute(
+                "UPDATE sync_requests SET served_at = ?2 WHERE user_id = ?1 AND served_at IS NULL",
+                params![user_id, unix(now)],
+            )?)
+        })
+    }
+
     /// Claims every unserved request, oldest first. A request claimed by a run that has not
     /// served it within `retake_after` (the run died) is claimed again.
     pub fn take_pending_sync_requests(

@@ -6,3 +6,4 @@ pub mod engine;
 pub mod google;
 pub mod plan;
 pub mod rrule;
+pub mod run;

@@ -1,0 +1,366 @@
+//! `dncs-sync run`: one scheduled run — a lock so overlapping runs never sync a user twice,
+//! 「ただちに同期する」 requests served first (and looked for again between users), a full pass
+//! over every enabled user every `SYNC_INTERVAL` minutes, `SYNC_THREADS` users at once, and a
+//! 同期履歴 entry per user. One user's failure never stops another's.
+
+use std::collections::VecDeque;
+use std::fs::File;
+use std::sync::{Arc, Mutex};
+
+use chrono::{DateTime, Duration, Utc};
+
+use super::engine::{Outcome, Pass, PassError, RemoteError};
+use super::google::GoogleRemote;
+use crate::config::Config;
+use crate::cybozu::{Client, Credentials};
+use crate::http::{agent, AgentSettings, Gate};
+use crate::store::{open_data_folder, Store, Target, User, UserId};
+
+/// The settings key of the last full pass (UNIX seconds).
+const LAST_FULL_PASS: &str = "last_full_pass";
+/// A request claimed by a run that died is claimed again after this long.
+const REQUEST_RETAKE_MINUTES: i64 = 30;
+
+/// What the caller asked for.
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    /// Only this login (`--user`).
+    pub user: Option<String>,
+    /// Print the plans, write nothing (`--dry-run`).
+    pub dry_run: bool,
+}
+
+/// Why a run could not run at all (a user's failure is not one).
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("{0}")]
+    DataFolder(String),
+    #[error("{0}")]
+    Store(#[from] crate::store::StoreError),
+    #[error("the lock file {path} cannot be used: {reason}")]
+    Lock { path: String, reason: String },
+    #[error("{0}")]
+    Http(#[from] crate::http::HttpError),
+    #[error("{0}")]
+    Config(#[from] crate::config::ConfigError),
+    #[error("there is no user with the login name {0:?} (the user must log in to the settings screen once)")]
+    NoSuchUser(String),
+}
+
+/// One user's result, as the run reports it.
+#[derive(Debug, Clone)]
+pub struct UserReport {
+    pub login: String,
+    pub outcome: Result<Outcome, String>,
+}
+
+/// What a run did.
+#[derive(Debug, Default)]
+pub struct RunReport {
+    /// Another run holds the lock: nothing was done.
+    pub locked: bool,
+    pub users: Vec<UserReport>,
+}
+
+/// Progress for a terminal: (users done, users in all, errors so far).
+pub type Progress<'a> = &'a (dyn Fn(usize, usize, usize) + Sync);
+
+/// One run.
+pub fn run(
+    config: &Config,
+    options: &RunOptions,
+    progress: Progress<'_>,
+) -> Result<RunReport, RunError> {
+    let store = open_data_folder(&config.data_dir).map_err(RunError::DataFolder)?;
+    let lock_path = config.data_dir.join("sync.lock");
+    let lock = File::create(&lock_path).map_err(|e| RunError::Lock {
+        path: lock_path.display().to_string(),
+        reason: e.to_string(),
+    })?;
+    match lock.try_lock() {
+        Ok(()) => {}
+        Err(std::fs::TryLockError::WouldBlock) => {
+            return Ok(RunReport {
+                locked: true,
+                users: Vec::new(),
+            })
+        }
+        Err(std::fs::TryLockError::Error(e)) => {
+            return Err(RunError::Lock {
+                path: lock_path.display().to_string(),
+                reason: e.to_string(),
+            })
+        }
+    }
+    let now = crate::clock::now();
+    if !options.dry_run {
+        crate::license::enforce(&store, config, now)?;
+    }
+    let users = store.list_users()?;
+    let mut queue: VecDeque<UserId> = VecDeque::new();
+    let mut served_requests = Vec::new();
+    match &options.user {
+        Some(login) => {
+            let user = users
+                .iter()
+                .find(|u| &u.login_name == login)
+                .ok_or_else(|| RunError::NoSuchUser(login.clone()))?;
+            queue.push_back(user.id);
+        }
+        None => {
+            if !options.dry_run {
+                for request in store
+                    .take_pending_sync_requests(now, Duration::minutes(REQUEST_RETAKE_MINUTES))?
+                {
+                    served_requests.push((request.id, request.user_id));
+                    if !queue.contains(&request.user_id) {
+                        queue.push_back(request.user_id);
+                    }
+                }
+            }
+            if options.dry_run || full_pass_due(&store, config, now)? {
+                for user in users.iter().filter(|u| eligible(u)) {
+                    if !queue.contains(&user.id) {
+                        queue.push_back(user.id);
+                    }
+                }
+                if !options.dry_run {
+                    store.set_setting(LAST_FULL_PASS, &now.timestamp().to_string())?;
+                }
+            }
+        }
+    }
+    let agent = agent(&AgentSettings::from_config(config))?;
+    let gate = Arc::new(Gate::new(config.cybozu_parallel));
+    let shared = Shared {
+        queue: Mutex::new(queue),
+        requests: Mutex::new(served_requests),
+        reports: Mutex::new(Vec::new()),
+        total: Mutex::new(0),
+    };
+    *lock_ignoring_poison(&shared.total) = lock_ignoring_poison(&shared.queue).len();
+    let threads = config.sync_threads.max(1);
+    std::thread::scope(|scope| {
+        for _ in 0..threads {
+            scope.spawn(|| worker(config, options, &agent, &gate, &shared, progress));
+        }
+    });
+    drop(lock);
+    let mut reports = std::mem::take(&mut *lock_ignoring_poison(&shared.reports));
+    reports.sort_by(|a, b| a.login.cmp(&b.login));
+    Ok(RunReport {
+        locked: false,
+        users: reports,
+    })
+}
+
+struct Shared {
+    queue: Mutex<VecDeque<UserId>>,
+    /// Claimed requests (id, user) to mark served once their user's pass ends.
+    requests: Mutex<Vec<(i64, UserId)>>,
+    reports: Mutex<Vec<UserReport>>,
+    total: Mutex<usize>,
+}
+
+fn lock_ignoring_poison<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Whether a user takes part in scheduled passes.
+pub fn eligible(user: &User) -> bool {
+    user.enabled
+        && user.sync_on
+        && user.has_cybozu_password
+        && match user.target {
+            Target::Google => user.google.is_some_and(|g| !g.needs_relink),
+            Target::Caldav => user.has_caldav_password && !user.caldav_url.is_empty(),
+        }
+}
+
+fn full_pass_due(store: &Store, config: &Config, now: DateTime<Utc>) -> Result<bool, RunError> {
+    let last = store
+        .setting(LAST_FULL_PASS)?
+        .and_then(|v| v.parse::<i64>().ok())
+        .and_then(|t| DateTime::from_timestamp(t, 0));
+    Ok(match last {
+        Some(last) => now - last >= Duration::minutes(i64::from(config.sync_interval_minutes)),
+        None => true,
+    })
+}
+
+fn worker(
+    config: &Config,
+    options: &RunOptions,
+    agent: &ureq::Agent,
+    gate: &Arc<Gate>,
+    shared: &Shared,
+    progress: Progress<'_>,
+) {
+    // Each thread its own connection: SQLite connections are not shared between threads.
+    let store = match open_data_folder(&config.data_dir) {
+        Ok(store) => store,
+        Err(e) => {
+            log::error!("a sync thread cannot open the data folder: {e}");
+            return;
+        }
+    };
+    loop {
+        // Between users, look for 「ただちに同期する」 requests that arrived meanwhile.
+        if options.user.is_none() && !options.dry_run {
+            let now = crate::clock::now();
+            if let Ok(requests) =
+                store.take_pending_sync_requests(now, Duration::minutes(REQUEST_RETAKE_MINUTES))
+            {
+                let mut queue = lock_ignoring_poison(&shared.queue);
+                for request in requests {
+                    lock_ignoring_poison(&shared.requests).push((request.id, request.user_id));
+                    if !queue.contains(&request.user_id) {
+                        queue.push_front(request.user_id);
+                        *lock_ignoring_poison(&shared.total) += 1;
+                    }
+                }
+            }
+        }
+        let Some(user_id) = lock_ignoring_poison(&shared.queue).pop_front() else {
+            return;
+        };
+        let report = sync_user(&store, config, options, agent, gate, user_id);
+        if options.user.is_some() && !options.dry_run {
+            // `run --user` (「ただちに同期する」) served whatever that user had asked for.
+            let _ = store.serve_sync_requests_of(user_id, crate::clock::now());
+        }
+        if !options.dry_run {
+            let served: Vec<i64> = {
+                let mut requests = lock_ignoring_poison(&shared.requests);
+                let (mine, rest): (Vec<_>, Vec<_>) =
+                    requests.drain(..).partition(|(_, u)| *u == user_id);
+                *requests = rest;
+                mine.into_iter().map(|(id, _)| id).collect()
+            };
+            if !served.is_empty() {
+                let _ = store.mark_sync_requests_served(&served, crate::clock::now());
+            }
+        }
+        let mut reports = lock_ignoring_poison(&shared.reports);
+        reports.push(report);
+        let errors = reports.iter().filter(|r| r.outcome.is_err()).count();
+        progress(reports.len(), *lock_ignoring_poison(&shared.total), errors);
+    }
+}
+
+/// One user's pass, recorded in 同期履歴.
+fn sync_user(
+    store: &Store,
+    config: &Config,
+    options: &RunOptions,
+    agent: &ureq::Agent,
+    gate: &Arc<Gate>,
+    user_id: UserId,
+) -> UserReport {
+    let started = crate::clock::now();
+    let user = match store.user_by_id(user_id) {
+        Ok(Some(user)) => user,
+        Ok(None) => {
+            return UserReport {
+                login: format!("#{user_id}"),
+                outcome: Err("the user no longer exists".into()),
+            }
+        }
+        Err(e) => {
+            return UserReport {
+                login: format!("#{user_id}"),
+                outcome: Err(e.to_string()),
+            }
+        }
+    };
+    let login = user.login_name.clone();
+    if !options.dry_run {
+        if let Err(e) = store.begin_pass(user_id, started) {
+            return UserReport {
+                login,
+                outcome: Err(e.to_string()),
+            };
+        }
+    }
+    let result = pass_for(store, config, options, agent, gate, &user, started);
+    let finished = crate::clock::now();
+    if options.dry_run {
+        return UserReport {
+            login,
+            outcome: result.map_err(|e| e.sentence()),
+        };
+    }
+    let (counts, messages, error) = match &result {
+        Ok(outcome) => (
+            outcome.counts,
+            outcome.messages.clone(),
+            outcome.plan.blocked.clone(),
+        ),
+        Err(e) => (Default::default(), vec![e.sentence()], Some(e.sentence())),
+    };
+    let quiet = error.is_none() && messages.is_empty() && counts == Default::default();
+    // A pass that changed nothing and had nothing to say leaves no history row; the user list
+    // still shows its time.
+    if !quiet {
+        if let Err(e) = store.append_history(user_id, started, finished, &counts, &messages) {
+            log::error!("recording the history of {login}: {e}");
+        }
+    }
+    if let Err(e) = store.finish_pass(user_id, finished, error.as_deref()) {
+        log::error!("recording the end of the pass of {login}: {e}");
+    }
+    UserReport {
+        login,
+        outcome: result.map_err(|e| e.sentence()),
+    }
+}
+
+fn pass_for(
+    store: &Store,
+    config: &Config,
+    options: &RunOptions,
+    agent: &ureq::Agent,
+    gate: &Arc<Gate>,
+    user: &User,
+    now: DateTime<Utc>,
+) -> Result<Outcome, PassError> {
+    let cybozu_url = config
+        .cybozu_url()
+        .map_err(|e| PassError::Remote(RemoteError::Failed(e.to_string())))?;
+    let password = store
+        .cybozu_password(user.id)?
+        .ok_or(crate::cybozu::CybozuError::LoginFailed { code: 0 })?;
+    let cybozu = Client::new(
+        cybozu_url,
+        agent.clone(),
+        Credentials {
+            login: user.login_name.clone(),
+            password,
+        },
+    )
+    .with_gate(gate.clone());
+    let mut remote = match user.target {
+        Target::Google => GoogleRemote::open(store, config, agent, user.id, now)?,
+        Target::Caldav => {
+            return Err(PassError::Remote(RemoteError::Failed(
+                "CalDAV への同期は、このバージョンではまだ利用できません".into(),
+            )))
+        }
+    };
+    let mut pass = Pass {
+        store,
+        config,
+        user_id: user.id,
+        cybozu: &cybozu,
+        remote: &mut remote,
+        now,
+    };
+    if options.dry_run {
+        let (plan, _) = pass.read_and_plan()?;
+        return Ok(Outcome {
+            plan,
+            ..Outcome::default()
+        });
+    }
+    pass.run()
+}
