@@ -191,6 +191,9 @@ fn parse_run(args: &[&str]) -> Option<dncs::sync::run::RunOptions> {
 
 fn run(options: &dncs::sync::run::RunOptions) -> anyhow::Result<()> {
     let config = Config::locate_and_load()?;
+    if let Err(e) = dncs::logfile::init(&config.data_dir, config.log_level, dncs::clock::now()) {
+        eprintln!("dncs-sync: the log file cannot be written: {e}");
+    }
     let terminal = std::io::stderr().is_terminal();
     // A progress line on a terminal; nothing under cron.
     let progress = move |done: usize, total: usize, errors: usize| {

@@ -1,6 +1,7 @@
 //! The sync engine: Cybozu Office ↔ Google Calendar or CalDAV, planned and then applied.
 //! (In progress: the pieces below are used by the engine as it is built.)
 
+pub mod backup;
 pub mod convert;
 pub mod engine;
 pub mod google;

@@ -18,6 +18,8 @@ use crate::store::{open_data_folder, Store, Target, User, UserId};
 
 /// The settings key of the last full pass (UNIX seconds).
 const LAST_FULL_PASS: &str = "last_full_pass";
+/// How long 同期履歴 rows are kept.
+const HISTORY_DAYS: i64 = 365;
 /// A request claimed by a run that died is claimed again after this long.
 const REQUEST_RETAKE_MINUTES: i64 = 30;
 
@@ -145,6 +147,9 @@ pub fn run(
             scope.spawn(|| worker(config, options, &agent, &gate, &shared, progress));
         }
     });
+    if !options.dry_run && options.user.is_none() {
+        daily_chores(&store, config, &agent, crate::clock::now());
+    }
     drop(lock);
     let mut reports = std::mem::take(&mut *lock_ignoring_poison(&shared.reports));
     reports.sort_by(|a, b| a.login.cmp(&b.login));
@@ -363,4 +368,28 @@ fn pass_for(
         });
     }
     pass.run()
+}
+
+/// The backup at `BACKUP_TIME`, and pruning of history, old requests and logs; failures are
+/// logged, never fatal to the run.
+fn daily_chores(store: &Store, config: &Config, agent: &ureq::Agent, now: DateTime<Utc>) {
+    match super::backup::due(store, config, now) {
+        Ok(true) => match super::backup::write(store, config, agent, now) {
+            Ok((files, problems)) => {
+                log::info!("backup: {} file(s) written", files.len());
+                for problem in problems {
+                    log::warn!("backup: {problem}");
+                }
+            }
+            Err(e) => log::error!("backup: {e}"),
+        },
+        Ok(false) => {}
+        Err(e) => log::error!("backup: {e}"),
+    }
+    // Quiet passes leave no row, so a year of 同期履歴 stays small.
+    if let Err(e) = store.prune_history(now - Duration::days(HISTORY_DAYS)) {
+        log::warn!("pruning the history: {e}");
+    }
+    let _ = store.prune_sync_requests(now - Duration::days(7));
+    crate::logfile::prune(&config.data_dir, now, config.log_months);
 }

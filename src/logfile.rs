@@ -1,0 +1,88 @@
+//! The monthly log files: `data/log/dncs-YYYY-MM.log`, appended by every run, files older than
+//! `LOG_MONTHS` months removed.
+
+use std::fs::OpenOptions;
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, Datelike, NaiveDate, Utc};
+
+/// The log file of the month of `now`.
+pub fn path_for(data_dir: &Path, now: DateTime<Utc>) -> PathBuf {
+    data_dir
+        .join("log")
+        .join(format!("dncs-{:04}-{:02}.log", now.year(), now.month()))
+}
+
+/// Sends `log` records at `level` and above to this month's file; a second call is a no-op.
+pub fn init(data_dir: &Path, level: log::LevelFilter, now: DateTime<Utc>) -> std::io::Result<()> {
+    let path = path_for(data_dir, now);
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    let file = OpenOptions::new().create(true).append(true).open(&path)?;
+    let config = simplelog::ConfigBuilder::new()
+        .set_time_format_rfc3339()
+        .build();
+    // Already initialised (tests, or a second call) is fine.
+    let _ = simplelog::WriteLogger::init(level, config, file);
+    Ok(())
+}
+
+/// Removes monthly files older than `keep_months` (other files are left alone).
+pub fn prune(data_dir: &Path, now: DateTime<Utc>, keep_months: u32) {
+    let Ok(entries) = std::fs::read_dir(data_dir.join("log")) else {
+        return;
+    };
+    let this_month = now.year() * 12 + now.month0() as i32;
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(month) = name
+            .to_str()
+            .and_then(|n| n.strip_prefix("dncs-"))
+            .and_then(|n| n.strip_suffix(".log"))
+            .and_then(|n| NaiveDate::parse_from_str(&format!("{n}-01"), "%Y-%m-%d").ok())
+        else {
+            continue;
+        };
+        let age = this_month - (month.year() * 12 + month.month0() as i32);
+        if age >= keep_months as i32 {
+            if let Err(e) = std::fs::remove_file(entry.path()) {
+                log::warn!("removing the old log {}: {e}", entry.path().display());
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn files_older_than_the_kept_months_are_removed() {
+        let dir = tempfile::tempdir().expect("dir");
+        std::fs::create_dir(dir.path().join("log")).expect("log dir");
+        for name in [
+            "dncs-2026-04.log",
+            "dncs-2026-06.log",
+            "dncs-2026-11.log",
+            "other.txt",
+        ] {
+            std::fs::write(dir.path().join("log").join(name), "x").expect("file");
+        }
+        let now = DateTime::parse_from_rfc3339("2026-11-25T00:00:00Z")
+            .expect("time")
+            .with_timezone(&Utc);
+        prune(dir.path(), now, 6);
+        let mut left: Vec<String> = std::fs::read_dir(dir.path().join("log"))
+            .expect("read")
+            .flatten()
+            .filter_map(|e| e.file_name().into_string().ok())
+            .collect();
+        left.sort();
+        assert_eq!(
+            left,
+            vec!["dncs-2026-06.log", "dncs-2026-11.log", "other.txt"]
+        );
+        assert!(path_for(dir.path(), now).ends_with("log/dncs-2026-11.log"));
+    }
+}
