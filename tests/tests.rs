@@ -14,3 +14,6 @@ mod sync_cli;
 mod dev_server;
 // The dncs binary run as a CGI process.
 mod cgi;
+// The dncs binary under a real Apache httpd with mod_cgid (skipped when Apache is not installed).
+#[cfg(unix)]
+mod apache;
