@@ -22,3 +22,6 @@ mod dev_server;
 mod cgi;
 // Every screen and form of the dncs CGI, as a browser and an administrator use them.
 mod screens;
+// The dncs binary under a real Apache httpd with mod_cgid (skipped when Apache is not installed).
+#[cfg(unix)]
+mod apache;

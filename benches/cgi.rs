@@ -1,0 +1,300 @@
+//! How long one `dncs` CGI request takes and how much memory it needs, beside a trivial Rust CGI.
+//!
+//! `cargo bench --bench cgi` times `GET ?page=settings` of a logged-in user: the whole CGI process
+//! as a web server sees it, from spawn to exit with its output read. The floor is
+//! `benches/cgi-floor.rs` (example `cgi-floor`), a Rust CGI that prints a fixed page; the bench
+//! builds it with `cargo build --profile bench --example cgi-floor` (the optimized profile that
+//! `cargo bench` built `dncs` with, so both share one build and land in `target/release`). It prints a table with the targets of the performance issue
+//! (median within 2× the floor and under 10 ms, peak RSS under 16 MB) as PASS/FAIL, and exits 0.
+//!
+//! The install folder and the session are made through the library, so no Cybozu server is needed.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+
+/// Timed runs per program, after [`WARM_UP`] untimed ones (page cache, SQLite files).
+const RUNS: usize = 200;
+const WARM_UP: usize = 10;
+/// Runs under GNU time for the peak RSS; the largest is reported.
+const RSS_RUNS: usize = 20;
+const SCRIPT_NAME: &str = "/cgi-bin/cbag/dncs/bin/dncs.cgi";
+/// GNU time: reports a child's peak RSS (`%M`, KiB).
+const GNU_TIME: &str = "/usr/bin/time";
+
+const TARGET_RATIO: f64 = 2.0;
+const TARGET_MEDIAN: Duration = Duration::from_millis(10);
+const TARGET_RSS_KIB: u64 = 16 * 1024;
+
+/// A CGI program and the environment of one request to it.
+struct Cgi {
+    name: &'static str,
+    program: PathBuf,
+    vars: Vec<(String, String)>,
+}
+
+impl Cgi {
+    fn command(&self, wrapper: Option<(&Path, &Path)>) -> Command {
+        let mut command = match wrapper {
+            Some((time, report)) => {
+                let mut command = Command::new(time);
+                command
+                    .args(["-f", "%M", "-o"])
+                    .arg(report)
+                    .arg(&self.program);
+                command
+            }
+            None => Command::new(&self.program),
+        };
+        command
+            .env_clear()
+            .envs(self.vars.iter().map(|(k, v)| (k, v)))
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
+        command
+    }
+
+    /// One request: spawn, read the whole answer, wait for the exit. Panics on a wrong answer, so a
+    /// broken setup cannot pass for a fast one.
+    fn run(&self, wrapper: Option<(&Path, &Path)>) -> Duration {
+        let start = Instant::now();
+        let mut child = self.command(wrapper).spawn().expect("the CGI starts");
+        let mut answer = Vec::new();
+        child
+            .stdout
+            .take()
+            .expect("stdout")
+            .read_to_end(&mut answer)
+            .expect("read the answer");
+        let status = child.wait().expect("wait for the CGI");
+        let elapsed = start.elapsed();
+        assert!(status.success(), "{} exited with {status}", self.name);
+        assert!(
+            answer.starts_with(b"Status: 200"),
+            "{} answered {}",
+            self.name,
+            String::from_utf8_lossy(&answer)
+        );
+        elapsed
+    }
+
+    /// The largest peak RSS over [`RSS_RUNS`] runs, in KiB.
+    ///
+    /// Why GNU time and not `wait4`/`getrusage(RUSAGE_CHILDREN)` here: Linux counts in a child's
+    /// `ru_maxrss` the memory of the process it was forked or vforked from, up to its `exec`
+    /// (a 300 MB parent makes `/bin/true` report 300 MB), so the bench's own memory would be
+    /// measured. GNU time is a small program that forks; the pages its child inherits are far
+    /// fewer than any Rust program's own, so `%M` is the CGI's peak. Reading `VmHWM` from
+    /// `/proc/<pid>/status` instead races with the exit.
+    fn peak_rss_kib(&self, time: &Path, report: &Path) -> Option<u64> {
+        let mut peak = 0;
+        for _ in 0..RSS_RUNS {
+            self.run(Some((time, report)));
+            let text = std::fs::read_to_string(report).ok()?;
+            peak = peak.max(text.trim().lines().last()?.trim().parse().ok()?);
+        }
+        Some(peak)
+    }
+}
+
+struct Numbers {
+    median: Duration,
+    p95: Duration,
+    rss_kib: Option<u64>,
+}
+
+fn percentile(sorted: &[Duration], fraction: f64) -> Duration {
+    let index = ((sorted.len() as f64 - 1.0) * fraction).round() as usize;
+    sorted[index.min(sorted.len() - 1)]
+}
+
+/// Builds the floor program with the profile `cargo bench` used for `dncs`, and finds both.
+fn programs() -> (PathBuf, PathBuf) {
+    let dncs = PathBuf::from(env!("CARGO_BIN_EXE_dncs"));
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let status = Command::new(cargo)
+        .args([
+            "build",
+            "--quiet",
+            "--profile",
+            "bench",
+            "--example",
+            "cgi-floor",
+        ])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .status()
+        .expect("cargo runs");
+    assert!(
+        status.success(),
+        "cargo build --profile bench --example cgi-floor failed"
+    );
+    let profile_dir = dncs.parent().expect("the profile folder");
+    let floor = profile_dir
+        .join("examples")
+        .join(format!("cgi-floor{}", std::env::consts::EXE_SUFFIX));
+    assert!(floor.is_file(), "{} was not built", floor.display());
+    (dncs, floor)
+}
+
+/// An install as on a customer's server: `bin/dncs.cgi` with `dncs.ini` beside it, and
+/// `data/` holding a user with a session. Returns the CGI and the session cookie.
+fn install(root: &Path, dncs: &Path) -> (PathBuf, String) {
+    let bin = root.join("bin");
+    std::fs::create_dir_all(&bin).expect("bin folder");
+    let cgi = bin.join(format!("dncs.cgi{}", std::env::consts::EXE_SUFFIX));
+    std::fs::copy(dncs, &cgi).expect("copy dncs");
+    std::fs::write(
+        bin.join("dncs.ini"),
+        "CYBOZU_URL=http://127.0.0.1:9/cgi-bin/cbag/ag.cgi\r\nDATA_DIR=../data\r\nLANG=ja\r\n",
+    )
+    .expect("write dncs.ini");
+    let store = dncs::store::open_data_folder(&root.join("data")).expect("data folder");
+    let now = Utc::now();
+    store
+        .upsert_user(7, "takahashi", "高橋 健太", now)
+        .expect("user");
+    store
+        .set_cybozu_password(7, "takahashi", now)
+        .expect("password");
+    store.set_enabled(7, true, now).expect("enabled");
+    let session = store.create_session(Some(7), false, now).expect("session");
+    store.close().expect("close the database");
+    (cgi, format!("dncs_session={}", session.token))
+}
+
+fn cgi_vars(cookie: &str) -> Vec<(String, String)> {
+    [
+        ("GATEWAY_INTERFACE", "CGI/1.1"),
+        ("SERVER_PROTOCOL", "HTTP/1.1"),
+        ("SERVER_NAME", "cybozu.example.jp"),
+        ("HTTP_HOST", "cybozu.example.jp"),
+        ("SCRIPT_NAME", SCRIPT_NAME),
+        ("REMOTE_ADDR", "192.0.2.10"),
+        ("REQUEST_METHOD", "GET"),
+        ("QUERY_STRING", "page=settings"),
+        ("HTTP_COOKIE", cookie),
+    ]
+    .iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect()
+}
+
+fn pass(ok: bool) -> &'static str {
+    if ok {
+        "PASS"
+    } else {
+        "FAIL"
+    }
+}
+
+fn ms(duration: Duration) -> String {
+    format!("{:.2} ms", duration.as_secs_f64() * 1000.0)
+}
+
+fn mib(kib: Option<u64>) -> String {
+    kib.map_or("n/a".into(), |kib| format!("{:.1} MB", kib as f64 / 1024.0))
+}
+
+fn main() {
+    // `cargo bench` passes `--bench`; there is nothing to choose, so arguments are ignored.
+    let (dncs, floor) = programs();
+    let root = tempfile::tempdir().expect("temp dir");
+    let (dncs_cgi, cookie) = install(root.path(), &dncs);
+    let vars = cgi_vars(&cookie);
+    let programs = [
+        Cgi {
+            name: "dncs",
+            program: dncs_cgi,
+            vars: vars.clone(),
+        },
+        Cgi {
+            name: "floor",
+            program: floor,
+            vars,
+        },
+    ];
+
+    // The settings page, once: a bench of the login page would be a wrong measurement.
+    let probe = programs[0].command(None).output().expect("dncs runs");
+    let text = String::from_utf8_lossy(&probe.stdout);
+    assert!(
+        text.contains("id=\"state\""),
+        "GET ?page=settings did not show the settings of the session's user:\n{text}"
+    );
+
+    for cgi in &programs {
+        for _ in 0..WARM_UP {
+            cgi.run(None);
+        }
+    }
+    // Interleaved, so that a change in machine load weighs on both alike.
+    let mut times = [Vec::with_capacity(RUNS), Vec::with_capacity(RUNS)];
+    for _ in 0..RUNS {
+        for (cgi, samples) in programs.iter().zip(times.iter_mut()) {
+            samples.push(cgi.run(None));
+        }
+    }
+    let time = Path::new(GNU_TIME);
+    let report = root.path().join("time.txt");
+    let numbers: Vec<Numbers> = programs
+        .iter()
+        .zip(times.iter_mut())
+        .map(|(cgi, samples)| {
+            samples.sort();
+            Numbers {
+                median: percentile(samples, 0.5),
+                p95: percentile(samples, 0.95),
+                rss_kib: time
+                    .is_file()
+                    .then(|| cgi.peak_rss_kib(time, &report))
+                    .flatten(),
+            }
+        })
+        .collect();
+    let (dncs, floor) = (&numbers[0], &numbers[1]);
+
+    let ratio = dncs.median.as_secs_f64() / floor.median.as_secs_f64();
+    println!();
+    println!("GET ?page=settings (logged in), {RUNS} runs each, spawn → exit with the answer read");
+    println!();
+    println!("| program | median | p95 | peak RSS |");
+    println!("|---|---|---|---|");
+    for (cgi, n) in programs.iter().zip(&numbers) {
+        println!(
+            "| {} | {} | {} | {} |",
+            cgi.name,
+            ms(n.median),
+            ms(n.p95),
+            mib(n.rss_kib)
+        );
+    }
+    println!();
+    println!("| target | measured | result |");
+    println!("|---|---|---|");
+    println!(
+        "| median ≤ {TARGET_RATIO}× the floor | {ratio:.2}× | {} |",
+        pass(ratio <= TARGET_RATIO)
+    );
+    println!(
+        "| median < {} | {} | {} |",
+        ms(TARGET_MEDIAN),
+        ms(dncs.median),
+        pass(dncs.median < TARGET_MEDIAN)
+    );
+    match dncs.rss_kib {
+        Some(kib) => println!(
+            "| peak RSS < {} | {} | {} |",
+            mib(Some(TARGET_RSS_KIB)),
+            mib(Some(kib)),
+            pass(kib < TARGET_RSS_KIB)
+        ),
+        None => println!(
+            "| peak RSS < {} | n/a: needs GNU time at {GNU_TIME} (Debian package `time`) | - |",
+            mib(Some(TARGET_RSS_KIB))
+        ),
+    }
+}
