@@ -35,10 +35,11 @@ fn mapping_from_row(row: &Row<'_>) -> rusqlite::Result<Mapping> {
 }
 
 /// Drops a user's mappings and cursors, so the next pass starts over (and adopts before it copies).
-pub(super) fn drop_sync_state(tx: &Transaction<'_>, user_id: UserId) -> rusqlite::Result<()> {
-    tx.execute("DELETE FROM mappings WHERE user_id = ?1", [user_id])?;
-    tx.execute("DELETE FROM cursors WHERE user_id = ?1", [user_id])?;
-    Ok(())
+/// Deletes a user's pairs and cursors; returns how many rows went (0: there was nothing to lose).
+pub(super) fn drop_sync_state(tx: &Transaction<'_>, user_id: UserId) -> rusqlite::Result<usize> {
+    let mappings = tx.execute("DELETE FROM mappings WHERE user_id = ?1", [user_id])?;
+    let cursors = tx.execute("DELETE FROM cursors WHERE user_id = ?1", [user_id])?;
+    Ok(mappings + cursors)
 }
 
 impl Store {
@@ -133,7 +134,8 @@ impl Store {
     /// Forgets every mapping and cursor of the user (a reset from the admin tools).
     pub fn clear_sync_state(&self, user_id: UserId) -> Result<()> {
         self.write("clearing a user's sync state", |tx| {
-            Ok(drop_sync_state(tx, user_id)?)
+            drop_sync_state(tx, user_id)?;
+            Ok(())
         })
     }
 }

@@ -315,8 +315,8 @@ impl Store {
                 "UPDATE users SET target = ?2, calendar_id = ?3, updated_at = ?4 WHERE id = ?1",
                 params![id, target, calendar_id, unix(now)],
             )?;
-            super::mappings::drop_sync_state(tx, id)?;
-            Ok(true)
+            // True only when sync information was really lost (not for a first choice).
+            Ok(super::mappings::drop_sync_state(tx, id)? > 0)
         })
     }
 
@@ -445,9 +445,9 @@ impl Store {
             )?;
             let calendar_changed = old.target == Target::Caldav && old.caldav_url != url;
             if calendar_changed {
-                super::mappings::drop_sync_state(tx, id)?;
+                return Ok(super::mappings::drop_sync_state(tx, id)? > 0);
             }
-            Ok(calendar_changed)
+            Ok(false)
         })
     }
 
@@ -644,7 +644,8 @@ mod tests {
             store.set_cursor(user, Side::Cybozu, "c", now).unwrap();
         };
         for user in [42, 43] {
-            assert!(store
+            // A first choice loses nothing, so it reports nothing dropped.
+            assert!(!store
                 .set_target_and_calendar(user, Target::Google, "primary", now)
                 .unwrap());
             fill(user);
@@ -680,7 +681,7 @@ mod tests {
         store
             .set_target_and_calendar(42, Target::Caldav, "", now)
             .unwrap();
-        assert!(store
+        assert!(!store
             .set_caldav_account(42, "https://dav/a/", "taka", Some("pw1"), now)
             .unwrap());
         store.set_cursor(42, Side::Caldav, "ctag", now).unwrap();
