@@ -1,6 +1,8 @@
 //! Integration tests: the library and binaries against the simulators and real servers.
 
 mod util;
+// The CGI harness: an install folder beside the Cybozu simulator and a cookie-keeping browser.
+mod harness;
 
 // The Cybozu client against the simulated Office, over real HTTP.
 mod cybozu_client;
@@ -22,3 +24,5 @@ mod dev_server;
 mod cgi;
 // Every screen and form of the dncs CGI, as a browser and an administrator use them.
 mod screens;
+// Google account linking (認証) through the CGI, the Google simulator and the relay page.
+mod google_link;
