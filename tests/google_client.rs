@@ -8,7 +8,9 @@ use dncs::google::{
 };
 use dncs::sim::google::{pkce_challenge, Consent, Failure, GoogleSim};
 
-use crate::util::{agent, google_calendar, google_event, utc};
+use crate::util::{
+    agent, google_calendar, google_event, location, press_consent, query_value, redirect_agent, utc,
+};
 
 const ME: &str = "taro@example.com";
 const HOLIDAYS: &str = "ja.japanese#holiday@group.v.calendar.google.com";
@@ -505,15 +507,6 @@ fn refresh_gives_a_working_access_token_until_revoked() {
     ));
 }
 
-/// An agent that shows redirects instead of following them, as a test browser.
-fn browser() -> ureq::Agent {
-    ureq::Agent::config_builder()
-        .max_redirects(0)
-        .http_status_as_error(false)
-        .build()
-        .into()
-}
-
 const REDIRECT: &str = "https://relay.example.com/dncs-relay.html";
 const VERIFIER: &str = "a-pkce-verifier-of-forty-three-characters-or-more-0123";
 
@@ -531,45 +524,9 @@ fn auth_request_url(sim: &GoogleSim) -> String {
     )
 }
 
-fn query_value(location: &str, name: &str) -> Option<String> {
-    let query = location.split_once('?')?.1;
-    query
-        .split('&')
-        .filter_map(|p| p.split_once('='))
-        .find(|(k, _)| *k == name)
-        .map(|(_, v)| {
-            percent_encoding::percent_decode_str(v)
-                .decode_utf8_lossy()
-                .into_owned()
-        })
-}
-
 /// Opens the consent page, presses a button, and returns the redirect's `Location`.
 fn consent(sim: &GoogleSim, decision: &str) -> String {
-    let mut page = browser()
-        .get(&auth_request_url(sim))
-        .call()
-        .expect("consent page");
-    assert_eq!(page.status(), 200);
-    let html = page.body_mut().read_to_string().expect("html");
-    assert!(html.contains("許可") && html.contains("拒否"), "{html}");
-    let request_id = html
-        .split("name=\"request\" value=\"")
-        .nth(1)
-        .and_then(|rest| rest.split('"').next())
-        .expect("request id");
-    let reply = browser()
-        .post(&sim.auth_url())
-        .header("Content-Type", "application/x-www-form-urlencoded")
-        .send(format!("request={request_id}&account={ME}&decision={decision}").as_bytes())
-        .expect("decision");
-    assert_eq!(reply.status(), 302);
-    reply
-        .headers()
-        .get("Location")
-        .and_then(|v| v.to_str().ok())
-        .expect("location")
-        .to_string()
+    press_consent(sim, &auth_request_url(sim), decision)
 }
 
 fn exchange(
@@ -645,23 +602,26 @@ fn code_exchange_with_a_wrong_verifier_or_redirect_uri_fails() {
 #[test]
 fn consent_denied_or_blocked_by_policy() {
     let sim = sim();
-    let location = consent(&sim, "deny");
+    let denied = consent(&sim, "deny");
     assert_eq!(
-        query_value(&location, "error").as_deref(),
+        query_value(&denied, "error").as_deref(),
         Some("access_denied")
     );
     assert_eq!(
-        query_value(&location, "state").as_deref(),
+        query_value(&denied, "state").as_deref(),
         Some("signed.state")
     );
-    assert!(query_value(&location, "code").is_none());
+    assert!(query_value(&denied, "code").is_none());
 
     for (policy, status, word) in [
         (Consent::AdminPolicyEnforced, 400, "admin_policy_enforced"),
         (Consent::OrgInternal, 403, "org_internal"),
     ] {
         sim.set_consent(policy);
-        let mut page = browser().get(&auth_request_url(&sim)).call().expect("page");
+        let mut page = redirect_agent()
+            .get(&auth_request_url(&sim))
+            .call()
+            .expect("page");
         assert_eq!(page.status(), status);
         assert!(page
             .body_mut()
@@ -671,15 +631,10 @@ fn consent_denied_or_blocked_by_policy() {
     }
 
     sim.set_consent(Consent::Allow);
-    let reply = browser()
+    let reply = redirect_agent()
         .get(&auth_request_url(&sim))
         .call()
         .expect("redirect");
     assert_eq!(reply.status(), 302);
-    let location = reply
-        .headers()
-        .get("Location")
-        .and_then(|v| v.to_str().ok())
-        .expect("location");
-    assert!(query_value(location, "code").is_some());
+    assert!(query_value(&location(&reply), "code").is_some());
 }

@@ -1,6 +1,8 @@
 //! Integration tests: the library and binaries against the simulators and real servers.
 
 mod util;
+// The CGI harness: an install folder beside the Cybozu simulator and a cookie-keeping browser.
+mod harness;
 
 // The Cybozu client against the simulated Office, over real HTTP.
 mod cybozu_client;
@@ -25,3 +27,5 @@ mod screens;
 // The dncs binary under a real Apache httpd with mod_cgid (skipped when Apache is not installed).
 #[cfg(unix)]
 mod apache;
+// Google account linking (認証) through the CGI, the Google simulator and the relay page.
+mod google_link;

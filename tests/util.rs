@@ -205,3 +205,77 @@ pub fn google_event(summary: &str, start: &str, end: &str) -> dncs::google::Even
         ..dncs::google::Event::default()
     }
 }
+
+/// An agent that shows redirects instead of following them, as a test browser on Google's pages.
+pub fn redirect_agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .max_redirects(0)
+        .http_status_as_error(false)
+        .build()
+        .into()
+}
+
+/// The decoded `name=value` pairs after the `?` of a URL (`+` is a space, as in forms).
+pub fn query_pairs(url: &str) -> Vec<(String, String)> {
+    let decode = |text: &str| {
+        percent_encoding::percent_decode_str(&text.replace('+', " "))
+            .decode_utf8_lossy()
+            .into_owned()
+    };
+    let query = url.split_once('?').map_or("", |(_, query)| query);
+    query
+        .split('&')
+        .filter(|pair| !pair.is_empty())
+        .map(|pair| {
+            let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+            (decode(name), decode(value))
+        })
+        .collect()
+}
+
+/// The first query parameter `name` of a URL, decoded.
+pub fn query_value(url: &str, name: &str) -> Option<String> {
+    query_pairs(url)
+        .into_iter()
+        .find(|(key, _)| key == name)
+        .map(|(_, value)| value)
+}
+
+/// The `Location` of a redirect.
+pub fn location(reply: &ureq::http::Response<ureq::Body>) -> String {
+    reply
+        .headers()
+        .get("Location")
+        .and_then(|value| value.to_str().ok())
+        .expect("a Location header")
+        .to_owned()
+}
+
+/// Opens the simulated Google's consent page at `auth_url` over HTTP, presses 許可 (`allow`) or
+/// 拒否 (`deny`) with the account the page proposes, and returns where Google redirects to.
+pub fn press_consent(sim: &dncs::sim::google::GoogleSim, auth_url: &str, decision: &str) -> String {
+    let mut page = redirect_agent().get(auth_url).call().expect("consent page");
+    assert_eq!(page.status(), 200);
+    let html = page.body_mut().read_to_string().expect("html");
+    assert!(html.contains("許可") && html.contains("拒否"), "{html}");
+    let field = |name: &str| {
+        html.split(&format!("name=\"{name}\" value=\""))
+            .nth(1)
+            .and_then(|rest| rest.split('"').next())
+            .unwrap_or_else(|| panic!("no {name} field in {html}"))
+            .to_owned()
+    };
+    let q = dncs::google::encode_component;
+    let form = format!(
+        "request={}&account={}&decision={decision}",
+        q(&field("request")),
+        q(&field("account"))
+    );
+    let reply = redirect_agent()
+        .post(&sim.auth_url())
+        .header("Content-Type", "application/x-www-form-urlencoded")
+        .send(form.as_bytes())
+        .expect("decision");
+    assert_eq!(reply.status(), 302);
+    location(&reply)
+}
