@@ -202,6 +202,12 @@ fn run(options: &dncs::sync::run::RunOptions) -> anyhow::Result<()> {
         }
     };
     let report = dncs::sync::run::run(&config, options, &progress)?;
+    if !report.locked && !options.dry_run {
+        let store = open(&config)?;
+        if let Err(e) = dncs::web::app::housekeeping(&store, dncs::clock::now()) {
+            eprintln!("dncs-sync: cleaning up sessions: {e}");
+        }
+    }
     if terminal && !report.users.is_empty() {
         eprintln!();
     }

@@ -391,5 +391,7 @@ fn daily_chores(store: &Store, config: &Config, agent: &ureq::Agent, now: DateTi
         log::warn!("pruning the history: {e}");
     }
     let _ = store.prune_sync_requests(now - Duration::days(7));
+    let _ = store
+        .prune_oauth_flows(now - Duration::minutes(crate::google::oauth::STATE_LIFETIME_MINUTES));
     crate::logfile::prune(&config.data_dir, now, config.log_months);
 }

@@ -18,6 +18,8 @@ pub const SESSION_COOKIE: &str = "dncs_session";
 pub const LOGIN_CSRF_COOKIE: &str = "dncs_login";
 /// A session idle this long is over.
 pub const SESSION_IDLE_MINUTES: i64 = 60;
+/// A session's last-seen time is refreshed at most this often.
+const TOUCH_INTERVAL_SECONDS: i64 = 60;
 /// Failed logins allowed per login name and per client address in [`THROTTLE_WINDOW_MINUTES`].
 pub const THROTTLE_MAX_FAILURES: u32 = 5;
 pub const THROTTLE_WINDOW_MINUTES: i64 = 15;
@@ -91,8 +93,11 @@ impl<'r> App<'r> {
         if let Some(token) = request.cookie(SESSION_COOKIE).filter(|t| !t.is_empty()) {
             match app.store.active_session(token, now, idle()) {
                 Ok(Some(session)) => {
-                    // Keep an active session alive; a failure here costs only an earlier expiry.
-                    let _ = app.store.touch_session(token, now);
+                    // Keep an active session alive, at most once a minute: a page view then
+                    // usually writes nothing. A failure here costs only an earlier expiry.
+                    if now - session.last_seen_at >= Duration::seconds(TOUCH_INTERVAL_SECONDS) {
+                        let _ = app.store.touch_session(token, now);
+                    }
                     app.session = Some(ActiveSession {
                         token: token.to_string(),
                         session,
@@ -157,11 +162,13 @@ impl<'r> App<'r> {
     pub fn render(&self, status: u16, template: &str, extra: Value) -> Response {
         let lang = self.lang();
         let mut env = Environment::new();
-        for (name, source) in TEMPLATES {
-            if let Err(e) = env.add_template(name, source) {
-                return template_failure(lang, name, &e);
-            }
-        }
+        // Templates are parsed when a page asks for them (a page needs two or three of them).
+        env.set_loader(|name| {
+            Ok(TEMPLATES
+                .iter()
+                .find(|(n, _)| *n == name)
+                .map(|(_, source)| source.to_string()))
+        });
         env.add_function("t", move |key: &str| i18n::text(lang, key).to_string());
         let who = self.who();
         let csrf = self
@@ -251,6 +258,14 @@ impl<'r> App<'r> {
             _ => String::new(),
         }
     }
+}
+
+/// Removes what the screens leave behind: sessions idle past their limit and old login failures.
+/// `dncs-sync run` calls it, so the CGI never pays for it.
+pub fn housekeeping(store: &Store, now: DateTime<Utc>) -> Result<(), crate::store::StoreError> {
+    store.expire_idle_sessions(now, idle())?;
+    store.prune_login_throttle(now, throttle_window())?;
+    Ok(())
 }
 
 pub fn idle() -> Duration {
