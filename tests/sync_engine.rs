@@ -9,7 +9,7 @@ use dncs::cybozu::{Event, Member, TimeSpan, When};
 use dncs::store::{Side, Store};
 use dncs::sync::convert::{RemoteEvent, RemoteWhen, Visibility};
 use dncs::sync::engine::{Listing, Outcome, Pass, Remote, RemoteError, Written};
-use dncs::sync::plan::RemoteItem;
+use dncs::sync::plan::{OccurrenceOf, RemoteItem};
 
 use crate::util::{client, demo_sim, utc};
 
@@ -17,6 +17,8 @@ use crate::util::{client, demo_sim, utc};
 #[derive(Default)]
 struct MemoryRemote {
     events: BTreeMap<String, (RemoteEvent, u64, bool)>,
+    /// Items standing for one occurrence of a series: id → (series id, date).
+    occurrences: BTreeMap<String, (String, chrono::NaiveDate)>,
     log: Vec<String>,
     clock: u64,
     calls: usize,
@@ -51,6 +53,21 @@ impl MemoryRemote {
         self.bump(id);
     }
 
+    /// "This event only" on the phone: one occurrence changed (or deleted) on its own.
+    fn phone_occurrence(
+        &mut self,
+        id: &str,
+        series: &str,
+        date: chrono::NaiveDate,
+        event: RemoteEvent,
+        deleted: bool,
+    ) {
+        self.occurrences.insert(id.into(), (series.into(), date));
+        let clock = self.clock + 1;
+        self.events.insert(id.into(), (event, clock, deleted));
+        self.bump(id);
+    }
+
     fn live(&self) -> Vec<&RemoteEvent> {
         self.events
             .values()
@@ -68,6 +85,13 @@ impl MemoryRemote {
             deleted: *deleted,
             foreign: false,
             event: Some(event.clone()),
+            occurrence_of: self
+                .occurrences
+                .get(id)
+                .map(|(series_id, date)| OccurrenceOf {
+                    series_id: series_id.clone(),
+                    date: *date,
+                }),
         }
     }
 }
@@ -339,4 +363,70 @@ fn the_cursor_is_stored_after_the_pass() {
         .cursor(TAKAHASHI, Side::Google)
         .expect("read")
         .is_some());
+}
+
+#[test]
+fn one_occurrence_changed_or_deleted_on_the_phone_splits_the_cybozu_series() {
+    let mut s = setup();
+    pass(&mut s);
+    let series_remote = "c5".to_string(); // 週次定例, Mondays 9:30–10:00 JST, users 1–5.
+                                          // 30 November is excluded in the demo, so the edit is on 7 December.
+    let edited_day = chrono::NaiveDate::from_ymd_opt(2026, 12, 7).expect("date");
+    let mut moved = s.remote.events[&series_remote].0.clone();
+    moved.recurrence.clear();
+    moved.title = "週次定例（この日は午後）".into();
+    moved.when = RemoteWhen::Timed {
+        start: utc("2026-12-07T05:00:00Z"),
+        end: utc("2026-12-07T05:30:00Z"),
+    };
+    s.remote
+        .phone_occurrence("c5_20261207", &series_remote, edited_day, moved, false);
+    let cancelled = s.remote.events[&series_remote].0.clone();
+    s.remote.phone_occurrence(
+        "c5_20261214",
+        &series_remote,
+        edited_day + chrono::Duration::days(7),
+        cancelled,
+        true,
+    );
+    let outcome = pass(&mut s);
+    assert!(outcome.messages.is_empty(), "{:?}", outcome.messages);
+    let company = s.sim.company();
+    let series = company.events.get(&5).expect("series");
+    let excluded: Vec<_> = series
+        .repeat
+        .as_ref()
+        .expect("rule")
+        .exclusions
+        .iter()
+        .map(|e| e.start.with_timezone(&chrono_tz::Asia::Tokyo).date_naive())
+        .collect();
+    assert!(excluded.contains(&edited_day), "{excluded:?}");
+    // The deleted day: the series is shared, so takahashi left that day; the others keep it.
+    let others_day = company
+        .events
+        .values()
+        .find(|e| e.detail == "週次定例" && e.event_type == dncs::cybozu::EventType::Normal)
+        .expect("the others keep 14 December as a single event");
+    assert!(!others_day.has_user(1));
+    let single = company
+        .events
+        .values()
+        .find(|e| e.detail == "週次定例（この日は午後）")
+        .expect("split off");
+    assert!(
+        single.has_user(1) && single.has_user(2),
+        "the day keeps the series' members"
+    );
+    assert_eq!(
+        single.when.first_time().map(|t| t.start),
+        Some(utc("2026-12-07T05:00:00Z"))
+    );
+    drop(company);
+    let quiet = pass(&mut s);
+    assert!(
+        quiet.plan.actions.is_empty(),
+        "no echo: {:?}",
+        quiet.plan.actions
+    );
 }

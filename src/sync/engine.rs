@@ -398,6 +398,14 @@ impl<'p, 'a> Applier<'p, 'a> {
                 cybozu_id,
                 remote_id: _,
             } => self.delete_cybozu(*cybozu_id),
+            Action::DetachOccurrence {
+                cybozu_id,
+                date,
+                remote_id,
+            } => self.detach_occurrence(*cybozu_id, *date, remote_id),
+            Action::ExcludeOccurrence {
+                cybozu_id, date, ..
+            } => self.exclude_occurrence(*cybozu_id, *date),
         }
     }
 
@@ -620,6 +628,90 @@ impl<'p, 'a> Applier<'p, 'a> {
             etag,
         )?;
         self.counts.cybozu_updated += 1;
+        Ok(())
+    }
+
+    /// Keeps the series' pair, with the version this write gave it (so it is not an echo).
+    fn record_series(&self, cybozu_id: u64, version: Option<u64>) -> Result<(), PassError> {
+        if let Some(pair) = self.snapshot.pairs.get(&cybozu_id) {
+            self.record(
+                cybozu_id,
+                version.unwrap_or(pair.cybozu_version),
+                &pair.remote_id,
+                pair.remote_etag.clone(),
+            )?;
+        }
+        Ok(())
+    }
+
+    fn detach_occurrence(
+        &mut self,
+        cybozu_id: u64,
+        date: chrono::NaiveDate,
+        remote_id: &str,
+    ) -> Result<(), PassError> {
+        let Some(remote_event) = self.inbound_event(remote_id)? else {
+            return Ok(());
+        };
+        let plan_menu = self.plan_menu()?;
+        let rules = InboundRules {
+            plan_menu: &plan_menu,
+            inbound_public: self.pass.config.inbound_public,
+            timezone: self.pass.config.timezone.name(),
+        };
+        let user = self.pass.cybozu_user();
+        let series = self.pass.cybozu.event(cybozu_id)?;
+        // The day's own content, with the series' members and facilities.
+        let mut single = series.clone();
+        single.repeat = None;
+        single.event_type = EventType::Normal;
+        let mut day = match to_cybozu(&remote_event, Some(&single), user, &rules) {
+            Ok(day) => day,
+            Err(e) => {
+                self.messages
+                    .push(format!("「{}」: {e}", remote_event.title));
+                return Ok(());
+            }
+        };
+        day.id = Some(cybozu_id);
+        day.repeat = series.repeat.clone();
+        let split = self
+            .pass
+            .cybozu
+            .modify_repeat_event(RepeatScope::This(date), &day)?;
+        self.record_series(cybozu_id, split.original.version)?;
+        let etag = self.remote_item(remote_id).and_then(|r| r.etag.clone());
+        if let Some(new_id) = split.modified.id.filter(|id| *id != cybozu_id) {
+            self.record(
+                new_id,
+                split.modified.version.unwrap_or_default(),
+                remote_id,
+                etag,
+            )?;
+        }
+        self.counts.cybozu_updated += 1;
+        Ok(())
+    }
+
+    fn exclude_occurrence(
+        &mut self,
+        cybozu_id: u64,
+        date: chrono::NaiveDate,
+    ) -> Result<(), PassError> {
+        let user = self.pass.cybozu_user();
+        let series = self.pass.cybozu.event(cybozu_id)?;
+        let shared = series.user_ids().any(|id| id != user);
+        let split = if shared {
+            self.pass
+                .cybozu
+                .leave_from_repeat(cybozu_id, RepeatScope::This(date))?
+        } else {
+            self.pass
+                .cybozu
+                .remove_from_repeat(cybozu_id, RepeatScope::This(date))?
+        };
+        self.record_series(cybozu_id, split.original.version)?;
+        self.counts.cybozu_deleted += 1;
         Ok(())
     }
 

@@ -6,7 +6,7 @@ use chrono::{DateTime, Duration, Utc};
 
 use super::convert::{RemoteEvent, RemoteWhen, Visibility};
 use super::engine::{Listing, Remote, RemoteError, Written};
-use super::plan::RemoteItem;
+use super::plan::{OccurrenceOf, RemoteItem};
 use crate::config::Config;
 use crate::google::calendar::{event_id_for, Calendar};
 use crate::google::event::{
@@ -251,18 +251,37 @@ fn fill(google: &mut GoogleEvent, event: &RemoteEvent) {
 
 /// What the engine sees of a listed Google event.
 fn item_of(google: &GoogleEvent) -> RemoteItem {
-    let foreign = google.recurring_event_id.is_some()
-        || !matches!(
-            google.event_type,
-            None | Some(EventType::Default) | Some(EventType::OutOfOffice)
-        );
+    let foreign = !matches!(
+        google.event_type,
+        None | Some(EventType::Default) | Some(EventType::OutOfOffice)
+    );
+    let occurrence_of = google.recurring_event_id.as_ref().and_then(|series_id| {
+        let original = google.original_start_time.as_ref()?;
+        let zone = original
+            .time_zone
+            .as_deref()
+            .or_else(|| google.start.as_ref().and_then(|s| s.time_zone.as_deref()))
+            .and_then(|z| z.parse::<chrono_tz::Tz>().ok())
+            .unwrap_or(chrono_tz::Asia::Tokyo);
+        let date = original.as_date().or_else(|| {
+            original
+                .as_date_time()
+                .map(|t| t.with_timezone(&zone).date_naive())
+        })?;
+        Some(OccurrenceOf {
+            series_id: series_id.clone(),
+            date,
+        })
+    });
     RemoteItem {
         id: google.id.clone().unwrap_or_default(),
         etag: google.etag.clone(),
         updated: google.updated_at(),
         deleted: google.is_cancelled(),
-        foreign,
+        // An occurrence whose series is not ours is someone else's.
+        foreign: foreign || (google.recurring_event_id.is_some() && occurrence_of.is_none()),
         event: remote_event(google),
+        occurrence_of,
     }
 }
 

@@ -36,6 +36,17 @@ pub struct RemoteItem {
     /// An event kind that never reaches Cybozu (birthdays, focus time, Gmail events…).
     pub foreign: bool,
     pub event: Option<RemoteEvent>,
+    /// Set for one occurrence of a remote series changed or deleted on its own (a phone edit of
+    /// "this event only").
+    pub occurrence_of: Option<OccurrenceOf>,
+}
+
+/// Which occurrence of which remote series an item stands for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OccurrenceOf {
+    pub series_id: String,
+    /// The occurrence's original local date.
+    pub date: chrono::NaiveDate,
 }
 
 /// What the pass read: changed and deleted events on each side.
@@ -85,6 +96,20 @@ pub enum Action {
     /// Both sides are gone: drop the pair.
     Forget {
         cybozu_id: u64,
+    },
+    /// One occurrence of a series changed on the phone: Cybozu splits it off
+    /// (`ScheduleModifyRepeatEvents type=this`) and the new event is paired with that occurrence.
+    DetachOccurrence {
+        cybozu_id: u64,
+        date: chrono::NaiveDate,
+        remote_id: String,
+    },
+    /// One occurrence of a series deleted on the phone: Cybozu removes (or, for a shared series,
+    /// leaves) that day only.
+    ExcludeOccurrence {
+        cybozu_id: u64,
+        date: chrono::NaiveDate,
+        remote_id: String,
     },
 }
 
@@ -138,6 +163,26 @@ impl fmt::Display for Action {
             }
             Self::Forget { cybozu_id } => {
                 write!(f, "forget  pair of cybozu {cybozu_id} (gone on both sides)")
+            }
+            Self::DetachOccurrence {
+                cybozu_id,
+                date,
+                remote_id,
+            } => {
+                write!(
+                    f,
+                    "split   cybozu {cybozu_id} on {date} from remote {remote_id}"
+                )
+            }
+            Self::ExcludeOccurrence {
+                cybozu_id,
+                date,
+                remote_id,
+            } => {
+                write!(
+                    f,
+                    "exclude cybozu {cybozu_id} on {date} (remote {remote_id} deleted)"
+                )
             }
         }
     }
@@ -301,6 +346,33 @@ pub fn plan(ctx: &Context<'_>, changes: &Changes) -> Plan {
         }
     }
 
+    // Single occurrences of a mapped series, changed or deleted on their own.
+    for item in &changes.remote {
+        let Some(occurrence) = &item.occurrence_of else {
+            continue;
+        };
+        if by_remote.contains_key(item.id.as_str()) {
+            continue;
+        }
+        let Some(series) = by_remote.get(occurrence.series_id.as_str()) else {
+            continue;
+        };
+        let (cybozu_id, date, remote_id) = (series.cybozu_id, occurrence.date, item.id.clone());
+        out.actions.push(if item.deleted {
+            Action::ExcludeOccurrence {
+                cybozu_id,
+                date,
+                remote_id,
+            }
+        } else {
+            Action::DetachOccurrence {
+                cybozu_id,
+                date,
+                remote_id,
+            }
+        });
+    }
+
     // Events no pair knows: adopt what already is a copy, copy the rest.
     let first_pass = ctx.pairs.is_empty();
     let mut claimed_remote: BTreeSet<&str> = BTreeSet::new();
@@ -308,7 +380,8 @@ pub fn plan(ctx: &Context<'_>, changes: &Changes) -> Plan {
     let unmapped_remote: Vec<&RemoteItem> = changes
         .remote
         .iter()
-        .filter(|r| !r.deleted && !r.foreign && !by_remote.contains_key(r.id.as_str()))
+        .filter(|r| !r.deleted && !r.foreign && r.occurrence_of.is_none())
+        .filter(|r| !by_remote.contains_key(r.id.as_str()))
         .filter(|r| r.event.as_ref().is_some_and(|e| in_window(e, ctx.window)))
         .collect();
     let candidates: Vec<&Event> = if first_pass {
@@ -537,6 +610,7 @@ mod tests {
             deleted: false,
             foreign: false,
             event: Some(r),
+            occurrence_of: None,
         }
     }
 
@@ -755,6 +829,55 @@ mod tests {
             .notes
             .iter()
             .any(|n| matches!(n, Note::Inexpressible { .. })));
+    }
+
+    #[test]
+    fn single_occurrences_of_a_mapped_series_are_split_or_excluded() {
+        let pairs = [pair(5, 100, "series", "e5")];
+        let day = chrono::NaiveDate::from_ymd_opt(2026, 11, 30).expect("date");
+        let mut edited = remote_of(
+            &event(9, 1, "週次（この日だけ）", 1),
+            "series_20261130",
+            "e9",
+            false,
+        );
+        edited.occurrence_of = Some(OccurrenceOf {
+            series_id: "series".into(),
+            date: day,
+        });
+        let mut deleted = remote_of(&event(9, 1, "週次", 1), "series_20261207", "e10", false);
+        deleted.deleted = true;
+        deleted.occurrence_of = Some(OccurrenceOf {
+            series_id: "series".into(),
+            date: day + chrono::Duration::days(7),
+        });
+        let mut orphan = edited.clone();
+        orphan.id = "other_20261130".into();
+        orphan.occurrence_of = Some(OccurrenceOf {
+            series_id: "unmapped".into(),
+            date: day,
+        });
+        let changes = Changes {
+            cybozu_changed: vec![],
+            cybozu_deleted: vec![],
+            remote: vec![edited, deleted, orphan],
+        };
+        let p = plan(&ctx(&pairs, &[], Conflict::Cybozu), &changes);
+        assert_eq!(
+            p.actions,
+            vec![
+                Action::DetachOccurrence {
+                    cybozu_id: 5,
+                    date: day,
+                    remote_id: "series_20261130".into()
+                },
+                Action::ExcludeOccurrence {
+                    cybozu_id: 5,
+                    date: day + chrono::Duration::days(7),
+                    remote_id: "series_20261207".into()
+                },
+            ]
+        );
     }
 
     #[test]
