@@ -492,6 +492,15 @@ impl<'p, 'a> Applier<'p, 'a> {
         Ok(to_remote(event, user, directory))
     }
 
+    /// How phone events are written to Cybozu for this install.
+    fn inbound_rules<'m>(&self, plan_menu: &'m [String]) -> InboundRules<'m> {
+        InboundRules {
+            plan_menu,
+            inbound_public: self.pass.config.inbound_public,
+            timezone: self.pass.config.timezone.name(),
+        }
+    }
+
     fn plan_menu(&mut self) -> Result<Vec<String>, PassError> {
         if self.plan_menu.is_none() {
             self.plan_menu = Some(self.pass.cybozu.profiles()?.plan_menu);
@@ -529,11 +538,7 @@ impl<'p, 'a> Applier<'p, 'a> {
             return Ok(());
         };
         let plan_menu = self.plan_menu()?;
-        let rules = InboundRules {
-            plan_menu: &plan_menu,
-            inbound_public: self.pass.config.inbound_public,
-            timezone: self.pass.config.timezone.name(),
-        };
+        let rules = self.inbound_rules(&plan_menu);
         let user = self.pass.cybozu_user();
         let event = match to_cybozu(&remote_event, None, user, &rules) {
             Ok(event) => event,
@@ -584,11 +589,7 @@ impl<'p, 'a> Applier<'p, 'a> {
             return Ok(());
         };
         let plan_menu = self.plan_menu()?;
-        let rules = InboundRules {
-            plan_menu: &plan_menu,
-            inbound_public: self.pass.config.inbound_public,
-            timezone: self.pass.config.timezone.name(),
-        };
+        let rules = self.inbound_rules(&plan_menu);
         let user = self.pass.cybozu_user();
         // Read the event as it stands now and write it back whole.
         let current = self.pass.cybozu.event(cybozu_id)?;
@@ -654,11 +655,7 @@ impl<'p, 'a> Applier<'p, 'a> {
             return Ok(());
         };
         let plan_menu = self.plan_menu()?;
-        let rules = InboundRules {
-            plan_menu: &plan_menu,
-            inbound_public: self.pass.config.inbound_public,
-            timezone: self.pass.config.timezone.name(),
-        };
+        let rules = self.inbound_rules(&plan_menu);
         let user = self.pass.cybozu_user();
         let series = self.pass.cybozu.event(cybozu_id)?;
         // The day's own content, with the series' members and facilities.
