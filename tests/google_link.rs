@@ -757,3 +757,80 @@ fn google_link_relay_page_script_under_node() {
         assert_ne!(result["host"], "evil.example", "case {i}: {result}");
     }
 }
+
+/// `dncs-sync` with the site's `dncs.ini`, as cron or an administrator runs it.
+fn dncs_sync(site: &Site, args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_dncs-sync"))
+        .args(args)
+        .env("DNCS_INI", &site.ini)
+        .env("DNCS_NOW", T0)
+        .output()
+        .expect("dncs-sync runs")
+}
+
+#[test]
+fn google_link_a_legacy_oob_link_syncs_until_the_user_links_again() {
+    let sim = GoogleSim::start().expect("Google simulator");
+    let site = relay_site(&sim);
+    // A meeting in Cybozu Office, to see the legacy link sync.
+    let mut meeting = dncs::cybozu::Event::new("Asia/Tokyo");
+    meeting.detail = "移行後の初同期".into();
+    meeting.members = vec![dncs::cybozu::Member::User(1)];
+    meeting.when = dncs::cybozu::When::Times(vec![dncs::cybozu::TimeSpan {
+        start: utc("2026-11-26T01:00:00Z"),
+        end: Some(utc("2026-11-26T02:00:00Z")),
+        facility_id: None,
+    }]);
+    site.sim.company().insert_event(meeting);
+
+    // The earlier installation linked takahashi with the retired OOB flow.
+    let legacy_token = sim.issue_refresh_token("takahashi@example.com");
+    let csv = site.root.path().join("links.csv");
+    std::fs::write(&csv, format!("takahashi,{legacy_token},,oob\r\n")).expect("csv");
+    let imported = dncs_sync(&site, &["import-legacy", csv.to_str().expect("path")]);
+    assert!(
+        imported.status.success(),
+        "{}",
+        String::from_utf8_lossy(&imported.stderr)
+    );
+
+    // The first login applies the link: it syncs, and the screen asks to link again.
+    let mut browser = site.user("takahashi");
+    let page = browser.get("page=settings");
+    assert_eq!(google_state(&page), "認証済(再認証が必要です)");
+    let ran = dncs_sync(&site, &["run", "--user", "takahashi"]);
+    assert!(
+        ran.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ran.stderr)
+    );
+    let copies = sim.events("takahashi@example.com", "primary");
+    assert!(
+        copies
+            .iter()
+            .any(|e| e.summary.as_deref() == Some("移行後の初同期")),
+        "the legacy link synced: {copies:?}"
+    );
+
+    // Pressing 認証 replaces the legacy link with a current one.
+    let google_redirect = authorized(&mut browser, &sim);
+    let answer = relay(&mut browser, &google_redirect);
+    assert_linked(&answer, &site, Provenance::Relay);
+    let page = browser.get("page=settings");
+    assert_eq!(google_state(&page), "認証済です");
+    let again = dncs_sync(&site, &["run", "--user", "takahashi"]);
+    assert!(
+        again.status.success(),
+        "{}",
+        String::from_utf8_lossy(&again.stderr)
+    );
+    let copies = sim.events("takahashi@example.com", "primary");
+    assert_eq!(
+        copies
+            .iter()
+            .filter(|e| e.summary.as_deref() == Some("移行後の初同期"))
+            .count(),
+        1,
+        "re-linking never doubles the calendar"
+    );
+}
