@@ -705,6 +705,18 @@ fn a_changed_calendar_id_starts_over_in_the_new_calendar_adopting_copies() {
 
 #[test]
 fn a_revoked_google_link_skips_the_user_and_asks_to_link_again() {
+    // Two hours on: the cached access token has expired, the refresh is refused.
+    a_revoked_link("2026-11-25T12:00:00+09:00");
+}
+
+#[test]
+fn a_link_revoked_while_the_cached_token_seems_good_asks_to_link_again() {
+    // Google drops the access tokens of a revoked grant at once: the 401 leads to one refresh,
+    // which is refused.
+    a_revoked_link(NOW);
+}
+
+fn a_revoked_link(now: &str) {
     let h = Harness::new();
     h.pass();
     h.sim
@@ -719,8 +731,14 @@ fn a_revoked_google_link_skips_the_user_and_asks_to_link_again() {
     h.google.revoke(&h.refresh_token);
     h.google.expire_access_tokens();
     let before = h.both_sides();
-    // Two hours on: the cached access token has expired.
-    h.run_at("2026-11-25T12:00:00+09:00", &[]);
+    h.google.take_calls();
+    h.run_at(now, &[]);
+    let calls = h.google.take_calls();
+    assert_eq!(
+        calls.iter().filter(|c| c.as_str() == "POST /token").count(),
+        1,
+        "one refresh: {calls:?}"
+    );
     assert_eq!(h.both_sides(), before);
     let errors = errors_of(&h.newest_history());
     assert!(errors.contains("認証"), "{errors}");
@@ -1029,4 +1047,31 @@ fn a_second_run_while_one_holds_the_lock_exits_at_once() {
     drop(lock);
     h.pass();
     assert_eq!(h.google_live().len(), DEMO_EVENTS);
+}
+
+// 8b ----------------------------------------------------------------------------------------
+
+#[test]
+fn an_access_token_google_dropped_early_is_refreshed_not_taken_for_a_revoked_link() {
+    let h = Harness::new();
+    h.pass();
+    h.sim
+        .company()
+        .edit_event(VISIT, |e| e.detail = "時間変更".into());
+    // The cached token is still good by its stored expiry, but Google no longer takes it.
+    h.google.expire_access_tokens();
+    h.pass();
+    assert_eq!(
+        h.copy_of(VISIT).and_then(|e| e.summary).as_deref(),
+        Some("来客:時間変更")
+    );
+    let link = h
+        .store()
+        .user_by_id(USER)
+        .expect("read")
+        .and_then(|u| u.google)
+        .expect("linked");
+    assert!(!link.needs_relink);
+    let errors = errors_of(&h.newest_history());
+    assert!(!errors.contains("認証"), "{errors}");
 }
