@@ -20,7 +20,7 @@ use dncs::sim::google::GoogleSim;
 use dncs::store::{open_data_folder, GoogleClient, HistoryEntry, Provenance, Store, Target};
 use dncs::sync::google::PROP_CYBOZU_ID;
 
-use crate::util::{date, utc};
+use crate::util::{date, google_event, utc};
 
 /// The Google account of the linked user.
 const ACCOUNT: &str = "takahashi@example.com";
@@ -210,6 +210,13 @@ impl Harness {
         (self.cybozu(), self.google.events(ACCOUNT, "primary"))
     }
 
+    /// Another pass finds nothing to do: no write echoes back as a change.
+    fn assert_quiet_pass(&self) {
+        let before = self.both_sides();
+        self.pass();
+        assert_eq!(self.both_sides(), before, "a quiet pass changes nothing");
+    }
+
     /// Each Cybozu event has exactly one live Google copy and each copy a Cybozu event, and the
     /// mapping says the same.
     fn assert_in_step(&self) {
@@ -260,19 +267,6 @@ fn timed_event(detail: &str, users: &[u64], start: DateTime<Utc>, minutes: i64) 
         facility_id: None,
     }]);
     event
-}
-
-/// A Google event as a phone makes it.
-fn phone_event(summary: &str, start: &str, end: &str) -> GoogleEvent {
-    GoogleEvent {
-        summary: Some(summary.into()),
-        start: Some(EventDateTime::from_date_time(
-            utc(start),
-            Some("Asia/Tokyo"),
-        )),
-        end: Some(EventDateTime::from_date_time(utc(end), Some("Asia/Tokyo"))),
-        ..GoogleEvent::default()
-    }
 }
 
 fn errors_of(entry: &HistoryEntry) -> String {
@@ -366,10 +360,10 @@ fn creates_edits_and_deletions_flow_both_ways() {
         .phone_insert(
             ACCOUNT,
             "primary",
-            phone_event("歯医者", "2026-11-27T09:00:00Z", "2026-11-27T10:00:00Z"),
+            google_event("歯医者", "2026-11-27T09:00:00Z", "2026-11-27T10:00:00Z"),
         )
         .expect("inserted");
-    let mut public = phone_event(
+    let mut public = google_event(
         "部署の忘年会",
         "2026-12-18T09:00:00Z",
         "2026-12-18T12:00:00Z",
@@ -412,9 +406,7 @@ fn creates_edits_and_deletions_flow_both_ways() {
     h.assert_in_step();
 
     // Nothing echoes back.
-    let before = h.both_sides();
-    h.pass();
-    assert_eq!(h.both_sides(), before);
+    h.assert_quiet_pass();
 }
 
 // 3 ------------------------------------------------------------------------------------------
@@ -645,9 +637,7 @@ fn a_shared_event_deleted_on_the_phone_is_only_left() {
         "the room stays booked"
     );
     h.assert_in_step();
-    let before = h.both_sides();
-    h.pass();
-    assert_eq!(h.both_sides(), before);
+    h.assert_quiet_pass();
 }
 
 // 7 ------------------------------------------------------------------------------------------
@@ -772,9 +762,7 @@ fn a_changed_cybozu_password_changes_nothing_and_says_so() {
             account.password = "新しいパスワード".into();
         }
     }
-    let before = h.both_sides();
-    h.pass();
-    assert_eq!(h.both_sides(), before);
+    h.assert_quiet_pass();
     let errors = errors_of(&h.newest_history());
     assert!(
         errors.contains(
@@ -894,23 +882,23 @@ fn the_mass_deletion_guard_stops_the_pass_and_google_keeps_everything() {
 fn the_first_pass_adopts_existing_copies_before_it_copies() {
     let h = Harness::new();
     // A copy an earlier installation made, with the Cybozu id…
-    let mut by_id = phone_event(
+    let mut by_id = google_event(
         "来客:株式会社サンプル 山田様",
         "2026-11-24T05:00:00Z",
         "2026-11-24T06:00:00Z",
     );
     by_id.set_private_property(PROP_CYBOZU_ID, &VISIT.to_string());
     // …copies that match only by time and title (one with a plan-menu title)…
-    let kickoff = phone_event(
+    let kickoff = google_event(
         "会議:新製品キックオフ",
         "2026-11-23T01:00:00Z",
         "2026-11-23T02:30:00Z",
     );
-    let call = phone_event("顧客へ電話", "2026-11-24T00:00:00Z", "2026-11-24T00:00:00Z");
+    let call = google_event("顧客へ電話", "2026-11-24T00:00:00Z", "2026-11-24T00:00:00Z");
     // …and the user's own events.
     let personal = [
-        phone_event("ジム", "2026-11-26T10:00:00Z", "2026-11-26T11:00:00Z"),
-        phone_event("家族と夕食", "2026-11-28T10:00:00Z", "2026-11-28T12:00:00Z"),
+        google_event("ジム", "2026-11-26T10:00:00Z", "2026-11-26T11:00:00Z"),
+        google_event("家族と夕食", "2026-11-28T10:00:00Z", "2026-11-28T12:00:00Z"),
     ];
     for event in [by_id, kickoff, call].into_iter().chain(personal) {
         h.google
@@ -933,9 +921,7 @@ fn the_first_pass_adopts_existing_copies_before_it_copies() {
     assert_eq!(entry.counts.adopted, 3);
     assert_eq!(entry.counts.remote_created as usize, DEMO_EVENTS - 3);
     assert_eq!(entry.counts.cybozu_created, 2);
-    let before = h.both_sides();
-    h.pass();
-    assert_eq!(h.both_sides(), before);
+    h.assert_quiet_pass();
 }
 
 // 13 -----------------------------------------------------------------------------------------
@@ -955,7 +941,7 @@ fn a_pass_killed_at_any_point_resumes_without_duplicates_or_losses() {
             .phone_insert(
                 ACCOUNT,
                 "primary",
-                phone_event(
+                google_event(
                     &format!("私用 {n:02}"),
                     &start.to_rfc3339(),
                     &end.to_rfc3339(),
@@ -995,9 +981,7 @@ fn a_pass_killed_at_any_point_resumes_without_duplicates_or_losses() {
     let details: BTreeSet<String> = cybozu.values().map(Event::display_title).collect();
     assert_eq!(details.len(), cybozu.len(), "no duplicates in Cybozu");
     h.assert_in_step();
-    let before = h.both_sides();
-    h.pass();
-    assert_eq!(h.both_sides(), before);
+    h.assert_quiet_pass();
     assert!(started.elapsed() < Duration::from_secs(60));
 }
 
@@ -1010,7 +994,7 @@ fn a_dry_run_prints_the_plan_and_writes_nothing() {
         .phone_insert(
             ACCOUNT,
             "primary",
-            phone_event("ジム", "2026-11-26T10:00:00Z", "2026-11-26T11:00:00Z"),
+            google_event("ジム", "2026-11-26T10:00:00Z", "2026-11-26T11:00:00Z"),
         )
         .expect("inserted");
     let before = h.both_sides();
