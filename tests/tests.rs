@@ -18,6 +18,8 @@ mod google_schema;
 mod sync_cli;
 // The sync engine against the Cybozu simulator and an in-memory calendar.
 mod sync_engine;
+// dncs-sync run end to end: the real binary between the Cybozu and Google simulators.
+mod sync_google;
 // The dncs-dev binary.
 mod dev_server;
 // The dncs binary run as a CGI process.

@@ -347,8 +347,11 @@ impl<'p, 'a> Applier<'p, 'a> {
                 self.counts.adopted += 1;
                 match refresh {
                     Some(Direction::ToRemote) => self.update_remote(*cybozu_id, remote_id),
-                    Some(Direction::ToCybozu) => self.update_cybozu(*cybozu_id, remote_id),
-                    None => Ok(()),
+                    Some(Direction::ToCybozu) => {
+                        self.update_cybozu(*cybozu_id, remote_id)?;
+                        self.tag_remote(*cybozu_id, remote_id)
+                    }
+                    None => self.tag_remote(*cybozu_id, remote_id),
                 }
             }
             Action::CreateRemote { cybozu_id } => {
@@ -406,6 +409,10 @@ impl<'p, 'a> Applier<'p, 'a> {
             Action::ExcludeOccurrence {
                 cybozu_id, date, ..
             } => self.exclude_occurrence(*cybozu_id, *date),
+            Action::TagRemote {
+                cybozu_id,
+                remote_id,
+            } => self.tag_remote(*cybozu_id, remote_id),
         }
     }
 
@@ -527,6 +534,39 @@ impl<'p, 'a> Applier<'p, 'a> {
             &written.id,
             written.etag,
         )
+    }
+
+    /// Writes the Cybozu id into an adopted remote event that lacks it, its other fields as they
+    /// stand: a pair matched by time and title (an earlier installation's copy, or a phone event
+    /// whose Cybozu twin was added just before a crash) must be found by id the next time the
+    /// mapping is lost, even after the phone has changed its time or title.
+    fn tag_remote(&mut self, cybozu_id: u64, remote_id: &str) -> Result<(), PassError> {
+        let Some(mut tagged) = self.inbound_event(remote_id)? else {
+            return Ok(());
+        };
+        if tagged.cybozu_id == Some(cybozu_id) {
+            return Ok(());
+        }
+        let stored = self.pass.store.mapping_for_cybozu(
+            self.pass.user_id,
+            i64::try_from(cybozu_id).unwrap_or_default(),
+        )?;
+        let version = stored
+            .as_ref()
+            .and_then(|m| u64::try_from(m.cybozu_version).ok())
+            .unwrap_or_default();
+        let etag = stored.and_then(|m| m.remote_etag);
+        tagged.cybozu_id = Some(cybozu_id);
+        tagged.cybozu_version = Some(version);
+        if tagged.plan.is_none() {
+            let plan = self.cybozu_event(cybozu_id)?.plan;
+            tagged.plan = (!plan.is_empty()).then_some(plan);
+        }
+        let written = self
+            .pass
+            .remote
+            .update(remote_id, etag.as_deref(), &tagged)?;
+        self.record(cybozu_id, version, &written.id, written.etag)
     }
 
     fn inbound_event(&mut self, remote_id: &str) -> Result<Option<RemoteEvent>, PassError> {

@@ -27,6 +27,8 @@ const REFRESH_MARGIN_MINUTES: i64 = 5;
 pub struct GoogleRemote {
     calendar: Calendar,
     install_id: String,
+    /// The access token came from the cache rather than a refresh during this pass.
+    cached_token: bool,
 }
 
 impl GoogleRemote {
@@ -34,7 +36,14 @@ impl GoogleRemote {
         Self {
             calendar,
             install_id,
+            cached_token: false,
         }
+    }
+
+    /// Whether the access token was the cached one: a 401 then means Google dropped it before
+    /// its time (revoked, rotated), and one refresh tells whether the link itself still holds.
+    pub fn used_cached_token(&self) -> bool {
+        self.cached_token
     }
 
     /// Opens the user's calendar: the cached access token when still good, else one refresh.
@@ -45,6 +54,28 @@ impl GoogleRemote {
         agent: &ureq::Agent,
         user_id: UserId,
         now: DateTime<Utc>,
+    ) -> Result<Self, RemoteError> {
+        Self::open_with(store, config, agent, user_id, now, false)
+    }
+
+    /// Opens the user's calendar with a freshly refreshed access token, the cached one ignored.
+    pub fn open_refreshed(
+        store: &Store,
+        config: &Config,
+        agent: &ureq::Agent,
+        user_id: UserId,
+        now: DateTime<Utc>,
+    ) -> Result<Self, RemoteError> {
+        Self::open_with(store, config, agent, user_id, now, true)
+    }
+
+    fn open_with(
+        store: &Store,
+        config: &Config,
+        agent: &ureq::Agent,
+        user_id: UserId,
+        now: DateTime<Utc>,
+        refresh_anyway: bool,
     ) -> Result<Self, RemoteError> {
         let failed = |e: StoreError| RemoteError::Failed(e.to_string());
         let user = store
@@ -61,8 +92,12 @@ impl GoogleRemote {
         }
         let cached = store.google_access_token(user_id).map_err(failed)?;
         let margin = Duration::minutes(REFRESH_MARGIN_MINUTES);
+        let mut cached_token = false;
         let access = match cached {
-            Some(token) if token.expires_at - margin > now => token.token,
+            Some(token) if !refresh_anyway && token.expires_at - margin > now => {
+                cached_token = true;
+                token.token
+            }
             _ => {
                 let (client_id, client_secret) = match link.client {
                     GoogleClient::Current => {
@@ -122,7 +157,10 @@ impl GoogleRemote {
             &calendar_id,
             &access,
         );
-        Ok(Self::new(calendar, install_id))
+        Ok(Self {
+            cached_token,
+            ..Self::new(calendar, install_id)
+        })
     }
 }
 

@@ -111,6 +111,12 @@ pub enum Action {
         date: chrono::NaiveDate,
         remote_id: String,
     },
+    /// Write the Cybozu id into a mapped remote event that lacks it (a pass killed between
+    /// adding a phone event to Cybozu and tagging the phone's copy), its fields as they stand.
+    TagRemote {
+        cybozu_id: u64,
+        remote_id: String,
+    },
 }
 
 /// Which side is written.
@@ -184,6 +190,12 @@ impl fmt::Display for Action {
                     "exclude cybozu {cybozu_id} on {date} (remote {remote_id} deleted)"
                 )
             }
+            Self::TagRemote {
+                cybozu_id,
+                remote_id,
+            } => {
+                write!(f, "tag     remote {remote_id} with cybozu {cybozu_id}")
+            }
         }
     }
 }
@@ -250,8 +262,18 @@ pub fn plan(ctx: &Context<'_>, changes: &Changes) -> Plan {
         .map(|r| (r.id.as_str(), r))
         .collect();
 
+    let listed: HashMap<&str, &RemoteItem> =
+        changes.remote.iter().map(|r| (r.id.as_str(), r)).collect();
+
     // Pairs the mapping knows.
     for pair in ctx.pairs {
+        let untagged = listed.get(pair.remote_id.as_str()).is_some_and(|r| {
+            !r.deleted
+                && r.event
+                    .as_ref()
+                    .is_some_and(|e| e.cybozu_id != Some(pair.cybozu_id))
+        });
+        let planned_before = out.actions.len();
         let c_changed = cybozu_changed.get(&pair.cybozu_id).copied();
         let c_deleted = cybozu_deleted.contains(&pair.cybozu_id);
         let r = remote_changed.get(pair.remote_id.as_str()).copied();
@@ -343,6 +365,15 @@ pub fn plan(ctx: &Context<'_>, changes: &Changes) -> Plan {
                 }
             }
             (None, false, None, false) => {}
+        }
+        let rewrites_remote = out.actions[planned_before..]
+            .iter()
+            .any(|a| !matches!(a, Action::UpdateCybozu { .. }));
+        if untagged && !rewrites_remote {
+            out.actions.push(Action::TagRemote {
+                cybozu_id: pair.cybozu_id,
+                remote_id: pair.remote_id.clone(),
+            });
         }
     }
 
@@ -905,6 +936,34 @@ mod tests {
                 .len(),
             10
         );
+    }
+
+    #[test]
+    fn a_mapped_remote_event_without_the_cybozu_id_is_tagged() {
+        // A pass killed after adding a phone event to Cybozu and recording the pair, before it
+        // wrote the Cybozu id into the phone's copy.
+        let pairs = [pair(1, 100, "r1", "e1")];
+        let e = event(1, 100, "スマホで作成", 1);
+        let changes = Changes {
+            cybozu_changed: vec![],
+            cybozu_deleted: vec![],
+            remote: vec![remote_of(&e, "r1", "e1", false)],
+        };
+        assert_eq!(
+            plan(&ctx(&pairs, &[], Conflict::Cybozu), &changes).actions,
+            vec![Action::TagRemote {
+                cybozu_id: 1,
+                remote_id: "r1".into()
+            }]
+        );
+        // A tagged copy needs nothing.
+        let changes = Changes {
+            remote: vec![remote_of(&e, "r1", "e1", true)],
+            ..changes
+        };
+        assert!(plan(&ctx(&pairs, &[], Conflict::Cybozu), &changes)
+            .actions
+            .is_empty());
     }
 
     #[test]

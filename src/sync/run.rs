@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Duration, Utc};
 
-use super::engine::{Outcome, Pass, PassError, RemoteError};
+use super::engine::{Outcome, Pass, PassError, Remote, RemoteError};
 use super::google::GoogleRemote;
 use crate::config::Config;
 use crate::cybozu::{Client, Credentials};
@@ -344,20 +344,45 @@ fn pass_for(
         },
     )
     .with_gate(gate.clone());
-    let mut remote = match user.target {
-        Target::Google => GoogleRemote::open(store, config, agent, user.id, now)?,
-        Target::Caldav => {
-            return Err(PassError::Remote(RemoteError::Failed(
-                "CalDAV への同期は、このバージョンではまだ利用できません".into(),
-            )))
+    match user.target {
+        Target::Google => {
+            let mut remote = GoogleRemote::open(store, config, agent, user.id, now)?;
+            let result = one_pass(store, config, options, user, &cybozu, &mut remote, now);
+            match result {
+                // A 401 on the cached access token: Google dropped it before its time. One
+                // refresh tells a dropped token (the pass runs again; every applied change is
+                // already in the mapping) from a revoked link (`invalid_grant` marks the user).
+                Err(PassError::Remote(RemoteError::NeedsRelink(_)))
+                    if remote.used_cached_token() =>
+                {
+                    let mut remote =
+                        GoogleRemote::open_refreshed(store, config, agent, user.id, now)?;
+                    one_pass(store, config, options, user, &cybozu, &mut remote, now)
+                }
+                other => other,
+            }
         }
-    };
+        Target::Caldav => Err(PassError::Remote(RemoteError::Failed(
+            "CalDAV への同期は、このバージョンではまだ利用できません".into(),
+        ))),
+    }
+}
+
+fn one_pass(
+    store: &Store,
+    config: &Config,
+    options: &RunOptions,
+    user: &User,
+    cybozu: &Client,
+    remote: &mut dyn Remote,
+    now: DateTime<Utc>,
+) -> Result<Outcome, PassError> {
     let mut pass = Pass {
         store,
         config,
         user_id: user.id,
-        cybozu: &cybozu,
-        remote: &mut remote,
+        cybozu,
+        remote,
         now,
     };
     if options.dry_run {

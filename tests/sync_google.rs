@@ -1,0 +1,1061 @@
+//! End to end: the real `dncs-sync run --user takahashi` between the simulated Cybozu Office
+//! (the demo company) and the simulated Google Calendar, an install folder of its own per test.
+//! After each pass both stores and 同期履歴 are read back: nothing duplicated, nothing lost,
+//! whatever fails in between.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, NaiveTime, Utc};
+use dncs::cybozu::{
+    Event, EventType, Member, PublicType, RepeatCondition, RepeatInfo, RepeatKind, TimeSpan, When,
+};
+use dncs::google::{
+    Event as GoogleEvent, EventDateTime, EventStatus, Transparency, Visibility as GoogleVisibility,
+};
+use dncs::sim::cybozu::{seed, CybozuSim};
+use dncs::sim::google::GoogleSim;
+use dncs::store::{open_data_folder, GoogleClient, HistoryEntry, Provenance, Store, Target};
+use dncs::sync::google::PROP_CYBOZU_ID;
+
+use crate::util::{date, google_event, utc};
+
+/// The Google account of the linked user.
+const ACCOUNT: &str = "takahashi@example.com";
+/// takahashi's Cybozu user id (and the store's user id).
+const TAKAHASHI: u64 = 1;
+const USER: i64 = 1;
+/// The pinned clock of every pass.
+const NOW: &str = "2026-11-25T10:00:00+09:00";
+/// The demo events takahashi takes part in (ids of `seed::demo`).
+const KICKOFF: u64 = 1;
+const VISIT: u64 = 2;
+const HOLIDAY: u64 = 3;
+const TRIP: u64 = 4;
+const WEEKLY: u64 = 5;
+const TENTATIVE: u64 = 6;
+const CALL: u64 = 7;
+const DEMO_EVENTS: usize = 7;
+
+/// An install folder, both simulators and a user linked to Google.
+struct Harness {
+    dir: tempfile::TempDir,
+    sim: CybozuSim,
+    google: GoogleSim,
+    refresh_token: String,
+}
+
+/// Extra ini lines and extra events for takahashi before anything runs.
+#[derive(Default)]
+struct Setup<'a> {
+    ini: &'a str,
+    extra_events: usize,
+}
+
+impl Harness {
+    fn new() -> Self {
+        Self::with(Setup::default())
+    }
+
+    fn with(setup: Setup<'_>) -> Self {
+        let sim = CybozuSim::start(seed::demo(date("2026-11-25"))).expect("Cybozu simulator");
+        for n in 0..setup.extra_events {
+            sim.company().insert_event(timed_event(
+                &format!("作業 {n:03}"),
+                &[TAKAHASHI],
+                utc("2026-11-30T00:00:00Z") + chrono::Duration::hours(n as i64 * 3),
+                60,
+            ));
+        }
+        let google = GoogleSim::start().expect("Google simulator");
+        let dir = tempfile::tempdir().expect("temp dir");
+        let bin = dir.path().join("bin");
+        std::fs::create_dir(&bin).expect("bin folder");
+        let ini = format!(
+            "CYBOZU_URL={}\nDATA_DIR=../data\nGOOGLE_CLIENT_ID={}\nGOOGLE_CLIENT_SECRET={}\n\
+             GOOGLE_AUTH_URL={}\nGOOGLE_TOKEN_URL={}\nGOOGLE_API_BASE={}\n{}\n",
+            sim.url(),
+            google.client_id(),
+            google.client_secret(),
+            google.auth_url(),
+            google.token_url(),
+            google.api_base(),
+            setup.ini,
+        );
+        std::fs::write(bin.join("dncs.ini"), ini).expect("ini");
+        let refresh_token = google.issue_refresh_token(ACCOUNT);
+        let harness = Self {
+            dir,
+            sim,
+            google,
+            refresh_token,
+        };
+        let store = harness.store();
+        let now = utc(NOW);
+        store
+            .upsert_user(USER, "takahashi", "高橋 健太", now)
+            .expect("user");
+        store
+            .set_cybozu_password(USER, "takahashi", now)
+            .expect("password");
+        store.set_enabled(USER, true, now).expect("enabled");
+        store.set_sync_on(USER, true, now).expect("sync on");
+        store
+            .set_target_and_calendar(USER, Target::Google, "", now)
+            .expect("target");
+        store
+            .set_google_link(
+                USER,
+                &harness.refresh_token,
+                Provenance::Relay,
+                GoogleClient::Current,
+                now,
+            )
+            .expect("link");
+        harness
+    }
+
+    fn ini(&self) -> PathBuf {
+        self.dir.path().join("bin").join("dncs.ini")
+    }
+
+    fn data(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    fn store(&self) -> Store {
+        open_data_folder(&self.data()).expect("data folder")
+    }
+
+    fn command(&self, now: &str, args: &[&str]) -> Command {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_dncs-sync"));
+        command
+            .arg("run")
+            .args(args)
+            .env("DNCS_INI", self.ini())
+            .env("DNCS_NOW", now)
+            .stdin(Stdio::null());
+        command
+    }
+
+    /// `dncs-sync run --user takahashi` (plus `args`) at `now`; it must exit well.
+    fn run_at(&self, now: &str, args: &[&str]) -> Output {
+        let output = self
+            .command(now, &[&["--user", "takahashi"], args].concat())
+            .output()
+            .expect("dncs-sync runs");
+        assert!(
+            output.status.success(),
+            "dncs-sync failed: {}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        output
+    }
+
+    /// One pass at the pinned clock.
+    fn pass(&self) -> Output {
+        self.run_at(NOW, &[])
+    }
+
+    /// takahashi's Cybozu events, by id.
+    fn cybozu(&self) -> BTreeMap<u64, Event> {
+        self.sim
+            .company()
+            .events_of(TAKAHASHI)
+            .filter_map(|e| Some((e.id?, e.clone())))
+            .collect()
+    }
+
+    /// The primary calendar's events that are not cancelled.
+    fn google_live(&self) -> Vec<GoogleEvent> {
+        self.google_live_in("primary")
+    }
+
+    fn google_live_in(&self, calendar: &str) -> Vec<GoogleEvent> {
+        self.google
+            .events(ACCOUNT, calendar)
+            .into_iter()
+            .filter(|e| !e.is_cancelled())
+            .collect()
+    }
+
+    /// The live Google copy of a Cybozu event; fails if there are several.
+    fn copy_of(&self, cybozu_id: u64) -> Option<GoogleEvent> {
+        let copies: Vec<GoogleEvent> = self
+            .google_live()
+            .into_iter()
+            .filter(|e| cybozu_id_of(e) == Some(cybozu_id))
+            .collect();
+        assert!(copies.len() <= 1, "{} copies of {cybozu_id}", copies.len());
+        copies.into_iter().next()
+    }
+
+    /// 同期履歴, newest first.
+    fn history(&self) -> Vec<HistoryEntry> {
+        self.store()
+            .history_page(USER, 0, 100)
+            .expect("history")
+            .entries
+    }
+
+    fn newest_history(&self) -> HistoryEntry {
+        self.history().into_iter().next().expect("a 同期履歴 entry")
+    }
+
+    /// What both sides hold, to compare before and after a pass that must change nothing.
+    fn both_sides(&self) -> (BTreeMap<u64, Event>, Vec<GoogleEvent>) {
+        (self.cybozu(), self.google.events(ACCOUNT, "primary"))
+    }
+
+    /// Another pass finds nothing to do: no write echoes back as a change.
+    fn assert_quiet_pass(&self) {
+        let before = self.both_sides();
+        self.pass();
+        assert_eq!(self.both_sides(), before, "a quiet pass changes nothing");
+    }
+
+    /// Each Cybozu event has exactly one live Google copy and each copy a Cybozu event, and the
+    /// mapping says the same.
+    fn assert_in_step(&self) {
+        let cybozu = self.cybozu();
+        let live = self.google_live();
+        let mut copies: BTreeMap<u64, usize> = BTreeMap::new();
+        for event in &live {
+            let id = cybozu_id_of(event)
+                .unwrap_or_else(|| panic!("a Google event without a Cybozu id: {event:?}"));
+            *copies.entry(id).or_default() += 1;
+        }
+        let duplicated: Vec<_> = copies.iter().filter(|(_, n)| **n > 1).collect();
+        assert!(
+            duplicated.is_empty(),
+            "duplicated on Google: {duplicated:?}"
+        );
+        assert_eq!(
+            copies.keys().copied().collect::<BTreeSet<_>>(),
+            cybozu.keys().copied().collect::<BTreeSet<_>>(),
+            "Google copies ↔ Cybozu events"
+        );
+        let mapped: BTreeSet<u64> = self
+            .store()
+            .mappings_for_user(USER)
+            .expect("mappings")
+            .iter()
+            .map(|m| m.cybozu_id as u64)
+            .collect();
+        assert_eq!(mapped, cybozu.keys().copied().collect(), "the mapping");
+    }
+}
+
+fn cybozu_id_of(event: &GoogleEvent) -> Option<u64> {
+    event.private_property(PROP_CYBOZU_ID)?.parse().ok()
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn timed_event(detail: &str, users: &[u64], start: DateTime<Utc>, minutes: i64) -> Event {
+    let mut event = Event::new("Asia/Tokyo");
+    event.detail = detail.into();
+    event.members = users.iter().map(|id| Member::User(*id)).collect();
+    event.when = When::Times(vec![TimeSpan {
+        start,
+        end: Some(start + chrono::Duration::minutes(minutes)),
+        facility_id: None,
+    }]);
+    event
+}
+
+fn errors_of(entry: &HistoryEntry) -> String {
+    entry.errors.join("\n")
+}
+
+/// Office stamps a change with the UNIX time of the change. The simulator runs its stamps ahead
+/// of the clock when many changes fall within one second (the demo company is made in one), so
+/// where the time of an edit matters (`CONFLICT=newer`) the test stamps it with the clock.
+fn stamp_with_clock(h: &Harness, id: u64) {
+    let now = u64::try_from(Utc::now().timestamp()).expect("time");
+    if let Some(event) = h.sim.company().events.get_mut(&id) {
+        event.version = Some(now);
+    }
+}
+
+// 1 ------------------------------------------------------------------------------------------
+
+#[test]
+fn the_first_pass_copies_the_window_once_and_a_quiet_pass_costs_one_call_per_side() {
+    let h = Harness::new();
+    h.pass();
+    let cybozu = h.cybozu();
+    assert_eq!(cybozu.len(), DEMO_EVENTS);
+    assert_eq!(h.google_live().len(), DEMO_EVENTS);
+    h.assert_in_step();
+    for (id, event) in &cybozu {
+        let copy = h.copy_of(*id).expect("a copy");
+        assert_eq!(
+            copy.summary.as_deref(),
+            Some(event.display_title().as_str())
+        );
+    }
+    let first = h.newest_history();
+    assert_eq!(first.counts.remote_created as usize, DEMO_EVENTS);
+
+    h.sim.take_calls();
+    h.google.take_calls();
+    h.google.record(true);
+    let before = h.both_sides();
+    let history_rows = h.history().len();
+    h.pass();
+    assert_eq!(h.sim.take_calls(), vec!["ScheduleGetEventVersions"]);
+    let exchanges = h.google.take_exchanges();
+    let calls: Vec<String> = exchanges
+        .iter()
+        .map(|e| format!("{} {}", e.method, e.path))
+        .collect();
+    // The cached access token is used: no token request.
+    assert_eq!(calls, vec!["GET /calendar/v3/calendars/primary/events"]);
+    assert!(
+        exchanges[0].query.iter().any(|(k, _)| k == "syncToken"),
+        "{:?}",
+        exchanges[0].query
+    );
+    assert_eq!(h.both_sides(), before, "a quiet pass changes nothing");
+    assert_eq!(h.history().len(), history_rows, "and says nothing");
+}
+
+// 2 ------------------------------------------------------------------------------------------
+
+#[test]
+fn creates_edits_and_deletions_flow_both_ways() {
+    let h = Harness::new();
+    h.pass();
+    // In Cybozu: a new event, an edit, a deletion.
+    let lunch = h.sim.company().insert_event(timed_event(
+        "ランチ会",
+        &[TAKAHASHI],
+        utc("2026-11-26T03:00:00Z"),
+        60,
+    ));
+    h.sim.company().edit_event(VISIT, |e| {
+        e.detail = "株式会社サンプル 山田様・佐々木様".into()
+    });
+    h.sim.company().events.remove(&HOLIDAY);
+    h.pass();
+    assert_eq!(
+        h.copy_of(lunch).and_then(|e| e.summary).as_deref(),
+        Some("ランチ会")
+    );
+    assert_eq!(
+        h.copy_of(VISIT).and_then(|e| e.summary).as_deref(),
+        Some("来客:株式会社サンプル 山田様・佐々木様")
+    );
+    assert!(h.copy_of(HOLIDAY).is_none(), "the deletion reached Google");
+    h.assert_in_step();
+
+    // On the phone: two new events, an edit, a deletion.
+    h.google
+        .phone_insert(
+            ACCOUNT,
+            "primary",
+            google_event("歯医者", "2026-11-27T09:00:00Z", "2026-11-27T10:00:00Z"),
+        )
+        .expect("inserted");
+    let mut public = google_event(
+        "部署の忘年会",
+        "2026-12-18T09:00:00Z",
+        "2026-12-18T12:00:00Z",
+    );
+    public.visibility = Some(GoogleVisibility::Public);
+    h.google
+        .phone_insert(ACCOUNT, "primary", public)
+        .expect("inserted");
+    let call_copy = h.copy_of(CALL).and_then(|e| e.id).expect("copy");
+    h.google
+        .phone_edit(ACCOUNT, "primary", &call_copy, |e| {
+            e.summary = Some("顧客へ電話（折り返し）".into());
+        })
+        .expect("edited");
+    let visit_copy = h.copy_of(VISIT).and_then(|e| e.id).expect("copy");
+    h.google
+        .phone_delete(ACCOUNT, "primary", &visit_copy)
+        .expect("deleted");
+    h.pass();
+    let cybozu = h.cybozu();
+    let by_detail =
+        |detail: &str| -> Vec<&Event> { cybozu.values().filter(|e| e.detail == detail).collect() };
+    let dentist = by_detail("歯医者");
+    assert_eq!(dentist.len(), 1, "{cybozu:?}");
+    assert_eq!(
+        dentist[0].public_type,
+        PublicType::Private,
+        "非公開 by default"
+    );
+    let party = by_detail("部署の忘年会");
+    assert_eq!(party.len(), 1);
+    assert_eq!(
+        party[0].public_type,
+        PublicType::Public,
+        "visibility public"
+    );
+    assert_eq!(cybozu[&CALL].detail, "顧客へ電話（折り返し）");
+    assert!(!cybozu.contains_key(&VISIT), "deleted on the phone");
+    assert!(!h.sim.company().events.contains_key(&VISIT));
+    h.assert_in_step();
+
+    // Nothing echoes back.
+    h.assert_quiet_pass();
+}
+
+// 3 ------------------------------------------------------------------------------------------
+
+#[test]
+fn every_kind_of_event_is_mapped_as_designed() {
+    let h = Harness::new();
+    let mut qualified = timed_event("人事面談", &[TAKAHASHI], utc("2026-11-26T06:00:00Z"), 30);
+    qualified.public_type = PublicType::Qualified;
+    let qualified = h.sim.company().insert_event(qualified);
+    h.pass();
+
+    let holiday = h.copy_of(HOLIDAY).expect("all-day copy");
+    let day = |e: &Option<EventDateTime>| e.as_ref().and_then(EventDateTime::as_date);
+    assert_eq!(day(&holiday.start), Some(date("2026-11-27")));
+    assert_eq!(day(&holiday.end), Some(date("2026-11-28")), "end exclusive");
+
+    let trip = h.copy_of(TRIP).expect("banner copy");
+    assert_eq!(day(&trip.start), Some(date("2026-11-25")));
+    assert_eq!(day(&trip.end), Some(date("2026-11-28")));
+    assert_eq!(trip.transparency, Some(Transparency::Transparent));
+
+    for id in [VISIT, qualified] {
+        let copy = h.copy_of(id).expect("copy");
+        assert_eq!(copy.visibility, Some(GoogleVisibility::Private), "{id}");
+    }
+
+    let tentative = h.copy_of(TENTATIVE).expect("仮予定 copy");
+    assert_eq!(tentative.status, Some(EventStatus::Tentative));
+    assert_eq!(tentative.transparency, Some(Transparency::Transparent));
+
+    let call = h.copy_of(CALL).expect("start_only copy");
+    let instant = |e: &Option<EventDateTime>| e.as_ref().and_then(EventDateTime::as_date_time);
+    assert_eq!(instant(&call.start), Some(utc("2026-11-24T00:00:00Z")));
+    assert_eq!(instant(&call.end), instant(&call.start), "end = start");
+
+    // A phone edit of the 仮予定 is not written back, and 同期履歴 says so.
+    let before = h.cybozu()[&TENTATIVE].clone();
+    h.google
+        .phone_edit(
+            ACCOUNT,
+            "primary",
+            tentative.id.as_deref().expect("id"),
+            |e| {
+                e.summary = Some("会議:来期予算の検討（確定）".into());
+            },
+        )
+        .expect("edited");
+    h.pass();
+    assert_eq!(h.cybozu()[&TENTATIVE], before);
+    let errors = errors_of(&h.newest_history());
+    assert!(errors.contains("仮予定"), "{errors}");
+    assert!(errors.contains("反映しません"), "{errors}");
+}
+
+// 4 ------------------------------------------------------------------------------------------
+
+#[test]
+fn a_weekly_repeat_is_one_series_with_its_exclusion_and_deletes_whole() {
+    let h = Harness::new();
+    let mut own = Event::new("Asia/Tokyo");
+    own.detail = "朝の個人作業".into();
+    own.members = vec![Member::User(TAKAHASHI)];
+    own.event_type = EventType::Repeat;
+    own.repeat = Some(RepeatInfo {
+        condition: RepeatCondition {
+            kind: RepeatKind::Week,
+            start_date: date("2026-11-24"),
+            end_date: Some(date("2027-03-30")),
+            start_time: NaiveTime::from_hms_opt(8, 0, 0),
+            end_time: NaiveTime::from_hms_opt(8, 30, 0),
+            day: None,
+            week: Some(2),
+        },
+        exclusions: Vec::new(),
+    });
+    let own = h.sim.company().insert_event(own);
+    h.pass();
+
+    let weekly = h.copy_of(WEEKLY).expect("series copy");
+    let series = h
+        .google_live()
+        .iter()
+        .filter(|e| e.summary.as_deref() == Some("会議:週次定例"))
+        .count();
+    assert_eq!(series, 1, "one Google event for the whole series");
+    assert!(
+        weekly
+            .recurrence
+            .iter()
+            .any(|l| l.starts_with("RRULE:FREQ=WEEKLY")),
+        "{:?}",
+        weekly.recurrence
+    );
+    assert!(
+        weekly
+            .recurrence
+            .iter()
+            .any(|l| l.starts_with("EXDATE") && l.contains("20261130")),
+        "the skipped week: {:?}",
+        weekly.recurrence
+    );
+
+    // Deleted in Cybozu (the whole series): gone from Google.
+    h.sim.company().events.remove(&WEEKLY);
+    h.pass();
+    assert!(h.copy_of(WEEKLY).is_none());
+
+    // Deleted on the phone (the whole series, takahashi's own): gone from Cybozu.
+    let own_copy = h.copy_of(own).and_then(|e| e.id).expect("copy");
+    h.google
+        .phone_delete(ACCOUNT, "primary", &own_copy)
+        .expect("deleted");
+    h.pass();
+    assert!(!h.sim.company().events.contains_key(&own));
+    h.assert_in_step();
+}
+
+// 5 ------------------------------------------------------------------------------------------
+
+/// Edits the visit on both sides between passes; `phone_first` orders the two edits.
+fn conflict(policy: &str, phone_first: bool) -> (Harness, String) {
+    let h = Harness::with(Setup {
+        ini: &format!("CONFLICT={policy}"),
+        ..Setup::default()
+    });
+    h.pass();
+    let copy = h.copy_of(VISIT).and_then(|e| e.id).expect("copy");
+    let edit_phone = || {
+        h.google
+            .phone_edit(ACCOUNT, "primary", &copy, |e| {
+                e.summary = Some("来客:スマホで変更".into());
+            })
+            .expect("edited");
+    };
+    let edit_cybozu = || {
+        h.sim
+            .company()
+            .edit_event(VISIT, |e| e.detail = "サイボウズで変更".into());
+        stamp_with_clock(&h, VISIT);
+    };
+    if phone_first {
+        edit_phone();
+        // Versions count whole seconds.
+        std::thread::sleep(Duration::from_millis(1100));
+        edit_cybozu();
+    } else {
+        edit_cybozu();
+        std::thread::sleep(Duration::from_millis(1100));
+        edit_phone();
+    }
+    h.pass();
+    let errors = errors_of(&h.newest_history());
+    (h, errors)
+}
+
+fn assert_both_say(h: &Harness, detail: &str) {
+    assert_eq!(h.cybozu()[&VISIT].detail, detail);
+    assert_eq!(
+        h.copy_of(VISIT).and_then(|e| e.summary),
+        Some(format!("来客:{detail}"))
+    );
+}
+
+#[test]
+fn a_conflict_under_conflict_cybozu_keeps_the_cybozu_edit() {
+    let (h, errors) = conflict("cybozu", false);
+    assert_both_say(&h, "サイボウズで変更");
+    assert!(
+        errors.contains("サイボウズ Office の内容を優先しました"),
+        "{errors}"
+    );
+    assert_eq!(h.newest_history().counts.conflicts, 1);
+}
+
+#[test]
+fn a_conflict_under_conflict_remote_keeps_the_phone_edit() {
+    let (h, errors) = conflict("remote", true);
+    assert_both_say(&h, "スマホで変更");
+    assert!(
+        errors.contains("カレンダー側の内容を優先しました"),
+        "{errors}"
+    );
+}
+
+#[test]
+fn a_conflict_under_conflict_newer_keeps_the_later_edit() {
+    let (h, errors) = conflict("newer", false);
+    assert_both_say(&h, "スマホで変更");
+    assert!(
+        errors.contains("カレンダー側の内容を優先しました"),
+        "{errors}"
+    );
+
+    let (h, errors) = conflict("newer", true);
+    assert_both_say(&h, "サイボウズで変更");
+    assert!(
+        errors.contains("サイボウズ Office の内容を優先しました"),
+        "{errors}"
+    );
+}
+
+// 6 ------------------------------------------------------------------------------------------
+
+#[test]
+fn a_shared_event_deleted_on_the_phone_is_only_left() {
+    let h = Harness::new();
+    h.pass();
+    let copy = h.copy_of(KICKOFF).and_then(|e| e.id).expect("copy");
+    h.google
+        .phone_delete(ACCOUNT, "primary", &copy)
+        .expect("deleted");
+    h.pass();
+    let kickoff = h
+        .sim
+        .company()
+        .events
+        .get(&KICKOFF)
+        .cloned()
+        .expect("the others keep it");
+    assert!(!kickoff.has_user(1), "takahashi left it");
+    assert!(
+        kickoff.has_user(2) && kickoff.has_user(3),
+        "sato and suzuki keep it"
+    );
+    assert!(
+        kickoff.facility_ids().next().is_some(),
+        "the room stays booked"
+    );
+    h.assert_in_step();
+    h.assert_quiet_pass();
+}
+
+// 7 ------------------------------------------------------------------------------------------
+
+#[test]
+fn a_changed_calendar_id_starts_over_in_the_new_calendar_adopting_copies() {
+    const TEAM: &str = "team@group.calendar.google.com";
+    let h = Harness::new();
+    h.google.add_calendar(ACCOUNT, TEAM);
+    h.pass();
+    // The new calendar already holds a copy of the visit (say, made by hand from the old one).
+    let mut copied = h.copy_of(VISIT).expect("copy");
+    copied.id = None;
+    copied.etag = None;
+    let copied = h
+        .google
+        .phone_insert(ACCOUNT, TEAM, copied)
+        .and_then(|e| e.id)
+        .expect("inserted");
+    let primary_before = h.google.events(ACCOUNT, "primary");
+    let cybozu_before = h.cybozu();
+    let store = h.store();
+    assert!(store
+        .set_target_and_calendar(USER, Target::Google, TEAM, utc(NOW))
+        .expect("changed"));
+    assert!(store.mappings_for_user(USER).expect("read").is_empty());
+    h.pass();
+
+    let team = h.google_live_in(TEAM);
+    assert_eq!(team.len(), DEMO_EVENTS, "{team:?}");
+    let ids: BTreeSet<u64> = team.iter().filter_map(cybozu_id_of).collect();
+    assert_eq!(ids, cybozu_before.keys().copied().collect());
+    assert!(
+        team.iter()
+            .any(|e| e.id.as_deref() == Some(copied.as_str())),
+        "adopted"
+    );
+    assert_eq!(h.newest_history().counts.adopted, 1);
+    assert_eq!(h.google.events(ACCOUNT, "primary"), primary_before);
+    assert_eq!(h.cybozu(), cybozu_before);
+    let mapped: BTreeSet<String> = store
+        .mappings_for_user(USER)
+        .expect("read")
+        .into_iter()
+        .map(|m| m.remote_id)
+        .collect();
+    assert_eq!(
+        mapped,
+        team.iter().filter_map(|e| e.id.clone()).collect(),
+        "the mapping points into the new calendar"
+    );
+}
+
+// 8 ------------------------------------------------------------------------------------------
+
+#[test]
+fn a_revoked_google_link_skips_the_user_and_asks_to_link_again() {
+    // Two hours on: the cached access token has expired, the refresh is refused.
+    a_revoked_link("2026-11-25T12:00:00+09:00");
+}
+
+#[test]
+fn a_link_revoked_while_the_cached_token_seems_good_asks_to_link_again() {
+    // Google drops the access tokens of a revoked grant at once: the 401 leads to one refresh,
+    // which is refused.
+    a_revoked_link(NOW);
+}
+
+fn a_revoked_link(now: &str) {
+    let h = Harness::new();
+    h.pass();
+    h.sim
+        .company()
+        .edit_event(VISIT, |e| e.detail = "変更（同期されないはず）".into());
+    let copy = h.copy_of(CALL).and_then(|e| e.id).expect("copy");
+    h.google
+        .phone_edit(ACCOUNT, "primary", &copy, |e| {
+            e.summary = Some("スマホで変更（同期されないはず）".into());
+        })
+        .expect("edited");
+    h.google.revoke(&h.refresh_token);
+    h.google.expire_access_tokens();
+    let before = h.both_sides();
+    h.google.take_calls();
+    h.run_at(now, &[]);
+    let calls = h.google.take_calls();
+    assert_eq!(
+        calls.iter().filter(|c| c.as_str() == "POST /token").count(),
+        1,
+        "one refresh: {calls:?}"
+    );
+    assert_eq!(h.both_sides(), before);
+    let errors = errors_of(&h.newest_history());
+    assert!(errors.contains("認証"), "{errors}");
+    let link = h
+        .store()
+        .user_by_id(USER)
+        .expect("read")
+        .and_then(|u| u.google)
+        .expect("still linked");
+    assert!(link.needs_relink, "認証済(再認証が必要です)");
+    assert!(link.asks_for_relink());
+}
+
+// 9 ------------------------------------------------------------------------------------------
+
+#[test]
+fn a_changed_cybozu_password_changes_nothing_and_says_so() {
+    let h = Harness::new();
+    h.pass();
+    let copy = h.copy_of(CALL).and_then(|e| e.id).expect("copy");
+    h.google
+        .phone_edit(ACCOUNT, "primary", &copy, |e| {
+            e.summary = Some("スマホで変更（同期されないはず）".into());
+        })
+        .expect("edited");
+    h.sim
+        .company()
+        .edit_event(VISIT, |e| e.detail = "変更（同期されないはず）".into());
+    for account in &mut h.sim.company().accounts {
+        if account.login == "takahashi" {
+            account.password = "新しいパスワード".into();
+        }
+    }
+    h.assert_quiet_pass();
+    let errors = errors_of(&h.newest_history());
+    assert!(
+        errors.contains(
+            "サイボウズ Office のパスワードが変更されました。同期設定画面に再ログインしてください"
+        ),
+        "{errors}"
+    );
+}
+
+// 10 -----------------------------------------------------------------------------------------
+
+/// Deletions waiting on both sides, then a pass whose Cybozu read fails: nothing is deleted
+/// anywhere; the next good pass deletes them.
+fn a_failed_read_deletes_nothing(break_the_read: impl FnOnce(&Harness)) {
+    let h = Harness::new();
+    h.pass();
+    h.sim.company().events.remove(&HOLIDAY);
+    let copy = h.copy_of(CALL).and_then(|e| e.id).expect("copy");
+    h.google
+        .phone_delete(ACCOUNT, "primary", &copy)
+        .expect("deleted");
+    let before = h.both_sides();
+    let mappings = h.store().mappings_for_user(USER).expect("read").len();
+    break_the_read(&h);
+    h.pass();
+    assert_eq!(h.both_sides(), before, "nothing deleted anywhere");
+    assert_eq!(
+        h.store().mappings_for_user(USER).expect("read").len(),
+        mappings
+    );
+    let errors = errors_of(&h.newest_history());
+    assert!(errors.contains("何も変更していません"), "{errors}");
+
+    h.pass();
+    assert!(h.copy_of(HOLIDAY).is_none());
+    assert!(!h.cybozu().contains_key(&CALL));
+    h.assert_in_step();
+}
+
+#[test]
+fn a_failing_event_read_deletes_nothing() {
+    a_failed_read_deletes_nothing(|h| {
+        h.sim
+            .quirks()
+            .fail_next
+            .push(("ScheduleGetEventsById".into(), 19106));
+    });
+}
+
+#[test]
+fn a_failing_version_read_deletes_nothing() {
+    a_failed_read_deletes_nothing(|h| {
+        h.sim
+            .quirks()
+            .fail_next
+            .push(("ScheduleGetEventVersions".into(), 19106));
+    });
+}
+
+#[test]
+fn a_truncated_version_reply_deletes_nothing() {
+    a_failed_read_deletes_nothing(|h| {
+        h.sim.quirks().raw_replies.push((
+            200,
+            "<?xml version=\"1.0\" encoding=\"utf-8\"?><soap:Envelope \
+             xmlns:soap=\"http://www.w3.org/2003/05/soap-envelope\"><soap:Body>\
+             <schedule:ScheduleGetEventVersionsResponse \
+             xmlns:schedule=\"http://wsdl.cybozu.co.jp/schedule/2008\"><returns>\
+             <event_item id=\"1\" version=\"1\" operation=\"modify\"/><event_item id=\""
+                .into(),
+        ));
+    });
+}
+
+// 11 -----------------------------------------------------------------------------------------
+
+#[test]
+fn the_mass_deletion_guard_stops_the_pass_and_google_keeps_everything() {
+    let h = Harness::with(Setup {
+        extra_events: 30,
+        ..Setup::default()
+    });
+    h.pass();
+    assert_eq!(h.google_live().len(), DEMO_EVENTS + 30);
+    let doomed: Vec<u64> = h
+        .cybozu()
+        .values()
+        .filter(|e| e.detail.starts_with("作業"))
+        .filter_map(|e| e.id)
+        .take(25)
+        .collect();
+    for id in &doomed {
+        h.sim.company().events.remove(id);
+    }
+    let before = h.google.events(ACCOUNT, "primary");
+    let output = h.pass();
+    assert_eq!(
+        h.google.events(ACCOUNT, "primary"),
+        before,
+        "Google keeps everything"
+    );
+    assert_eq!(
+        h.store().mappings_for_user(USER).expect("read").len(),
+        DEMO_EVENTS + 30
+    );
+    let errors = errors_of(&h.newest_history());
+    assert!(
+        errors.contains("安全のためこの同期を中止しました"),
+        "{errors}"
+    );
+    assert!(stdout(&output).contains("中止"), "{}", stdout(&output));
+}
+
+// 12 -----------------------------------------------------------------------------------------
+
+#[test]
+fn the_first_pass_adopts_existing_copies_before_it_copies() {
+    let h = Harness::new();
+    // A copy an earlier installation made, with the Cybozu id…
+    let mut by_id = google_event(
+        "来客:株式会社サンプル 山田様",
+        "2026-11-24T05:00:00Z",
+        "2026-11-24T06:00:00Z",
+    );
+    by_id.set_private_property(PROP_CYBOZU_ID, &VISIT.to_string());
+    // …copies that match only by time and title (one with a plan-menu title)…
+    let kickoff = google_event(
+        "会議:新製品キックオフ",
+        "2026-11-23T01:00:00Z",
+        "2026-11-23T02:30:00Z",
+    );
+    let call = google_event("顧客へ電話", "2026-11-24T00:00:00Z", "2026-11-24T00:00:00Z");
+    // …and the user's own events.
+    let personal = [
+        google_event("ジム", "2026-11-26T10:00:00Z", "2026-11-26T11:00:00Z"),
+        google_event("家族と夕食", "2026-11-28T10:00:00Z", "2026-11-28T12:00:00Z"),
+    ];
+    for event in [by_id, kickoff, call].into_iter().chain(personal) {
+        h.google
+            .phone_insert(ACCOUNT, "primary", event)
+            .expect("inserted");
+    }
+    h.pass();
+    let cybozu = h.cybozu();
+    assert_eq!(cybozu.len(), DEMO_EVENTS + 2, "{cybozu:?}");
+    for title in ["ジム", "家族と夕食"] {
+        assert_eq!(
+            cybozu.values().filter(|e| e.detail == title).count(),
+            1,
+            "{title} reached Cybozu once"
+        );
+    }
+    assert_eq!(h.google_live().len(), DEMO_EVENTS + 2);
+    h.assert_in_step();
+    let entry = h.newest_history();
+    assert_eq!(entry.counts.adopted, 3);
+    assert_eq!(entry.counts.remote_created as usize, DEMO_EVENTS - 3);
+    assert_eq!(entry.counts.cybozu_created, 2);
+    h.assert_quiet_pass();
+}
+
+// 13 -----------------------------------------------------------------------------------------
+
+#[test]
+fn a_pass_killed_at_any_point_resumes_without_duplicates_or_losses() {
+    const CYBOZU_EVENTS: usize = 150;
+    const PHONE_EVENTS: usize = 20;
+    let h = Harness::with(Setup {
+        extra_events: CYBOZU_EVENTS,
+        ..Setup::default()
+    });
+    for n in 0..PHONE_EVENTS {
+        let start = utc("2026-12-01T10:00:00Z") + chrono::Duration::days(n as i64);
+        let end = start + chrono::Duration::hours(1);
+        h.google
+            .phone_insert(
+                ACCOUNT,
+                "primary",
+                google_event(
+                    &format!("私用 {n:02}"),
+                    &start.to_rfc3339(),
+                    &end.to_rfc3339(),
+                ),
+            )
+            .expect("inserted");
+    }
+    h.sim.quirks().latency = Duration::from_millis(5);
+    h.google.quirks().latency = Duration::from_millis(8);
+    let started = Instant::now();
+    let mut killed_mid_pass = 0;
+    let mut progress = Vec::new();
+    for run in 0..12u64 {
+        let mut child = h
+            .command(NOW, &["--user", "takahashi"])
+            .spawn()
+            .expect("spawn");
+        std::thread::sleep(Duration::from_millis(60 + run * 110));
+        if child.try_wait().expect("wait").is_none() {
+            child.kill().expect("SIGKILL");
+            killed_mid_pass += 1;
+        }
+        child.wait().expect("reaped");
+        progress.push(h.store().mappings_for_user(USER).expect("read").len());
+    }
+    h.sim.quirks().latency = Duration::ZERO;
+    h.google.quirks().latency = Duration::ZERO;
+    h.pass();
+    eprintln!(
+        "killed {killed_mid_pass} passes; mapped after each: {progress:?}; {:?}",
+        started.elapsed()
+    );
+    assert!(killed_mid_pass >= 5, "the kills fell within passes");
+
+    let cybozu = h.cybozu();
+    assert_eq!(cybozu.len(), DEMO_EVENTS + CYBOZU_EVENTS + PHONE_EVENTS);
+    let details: BTreeSet<String> = cybozu.values().map(Event::display_title).collect();
+    assert_eq!(details.len(), cybozu.len(), "no duplicates in Cybozu");
+    h.assert_in_step();
+    h.assert_quiet_pass();
+    assert!(started.elapsed() < Duration::from_secs(60));
+}
+
+// 14 -----------------------------------------------------------------------------------------
+
+#[test]
+fn a_dry_run_prints_the_plan_and_writes_nothing() {
+    let h = Harness::new();
+    h.google
+        .phone_insert(
+            ACCOUNT,
+            "primary",
+            google_event("ジム", "2026-11-26T10:00:00Z", "2026-11-26T11:00:00Z"),
+        )
+        .expect("inserted");
+    let before = h.both_sides();
+    let output = h.run_at(NOW, &["--dry-run"]);
+    let text = stdout(&output);
+    assert!(text.contains("takahashi: 8 action(s)"), "{text}");
+    assert_eq!(
+        text.matches("create  remote from cybozu").count(),
+        DEMO_EVENTS
+    );
+    assert_eq!(text.matches("create  cybozu from remote").count(), 1);
+    assert_eq!(h.both_sides(), before);
+    assert!(h.history().is_empty());
+    assert!(h.store().mappings_for_user(USER).expect("read").is_empty());
+}
+
+// 15 -----------------------------------------------------------------------------------------
+
+#[test]
+fn a_second_run_while_one_holds_the_lock_exits_at_once() {
+    let h = Harness::new();
+    let lock = std::fs::File::create(h.data().join("sync.lock")).expect("lock file");
+    lock.lock().expect("locked");
+    let started = Instant::now();
+    let output = h.pass();
+    assert!(started.elapsed() < Duration::from_secs(5));
+    assert!(
+        stdout(&output).contains("another dncs-sync run is still in progress"),
+        "{}",
+        stdout(&output)
+    );
+    assert!(h.google_live().is_empty());
+    assert!(h.history().is_empty());
+    drop(lock);
+    h.pass();
+    assert_eq!(h.google_live().len(), DEMO_EVENTS);
+}
+
+// 8b ----------------------------------------------------------------------------------------
+
+#[test]
+fn an_access_token_google_dropped_early_is_refreshed_not_taken_for_a_revoked_link() {
+    let h = Harness::new();
+    h.pass();
+    h.sim
+        .company()
+        .edit_event(VISIT, |e| e.detail = "時間変更".into());
+    // The cached token is still good by its stored expiry, but Google no longer takes it.
+    h.google.expire_access_tokens();
+    h.pass();
+    assert_eq!(
+        h.copy_of(VISIT).and_then(|e| e.summary).as_deref(),
+        Some("来客:時間変更")
+    );
+    let link = h
+        .store()
+        .user_by_id(USER)
+        .expect("read")
+        .and_then(|u| u.google)
+        .expect("linked");
+    assert!(!link.needs_relink);
+    let errors = errors_of(&h.newest_history());
+    assert!(!errors.contains("認証"), "{errors}");
+}
