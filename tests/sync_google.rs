@@ -1059,3 +1059,109 @@ fn an_access_token_google_dropped_early_is_refreshed_not_taken_for_a_revoked_lin
     let errors = errors_of(&h.newest_history());
     assert!(!errors.contains("認証"), "{errors}");
 }
+
+// One occurrence --------------------------------------------------------------------------------
+
+#[test]
+fn one_occurrence_changed_in_cybozu_becomes_an_exdate_and_a_single_event() {
+    let h = Harness::new();
+    h.pass();
+    // In the browser: 「この予定だけ変更」 on Monday 7 December.
+    let cybozu = crate::util::client(&h.sim, "takahashi");
+    cybozu
+        .modify_repeat_event_with(
+            WEEKLY,
+            dncs::cybozu::RepeatScope::This(date("2026-12-07")),
+            |e| {
+                e.detail = "週次定例（12/7は第二会議室）".into();
+            },
+        )
+        .expect("split in Cybozu");
+    h.pass();
+    let series = h.copy_of(WEEKLY).expect("series copy");
+    assert!(
+        series
+            .recurrence
+            .iter()
+            .any(|l| l.starts_with("EXDATE") && l.contains("20261207")),
+        "{:?}",
+        series.recurrence
+    );
+    let single: Vec<_> = h
+        .google_live()
+        .into_iter()
+        .filter(|e| e.summary.as_deref() == Some("会議:週次定例（12/7は第二会議室）"))
+        .collect();
+    assert_eq!(single.len(), 1, "the changed day is one event of its own");
+    h.assert_in_step();
+    h.assert_quiet_pass();
+}
+
+#[test]
+fn one_occurrence_changed_or_deleted_on_the_phone_splits_the_cybozu_series() {
+    let h = Harness::new();
+    h.pass();
+    let series = h.copy_of(WEEKLY).and_then(|e| e.id).expect("series copy");
+    // 「この予定のみ」 on the phone: Google keeps the series and adds an exception instance.
+    let mut moved = google_event(
+        "会議:週次定例（この日は午後）",
+        "2026-12-14T05:00:00Z",
+        "2026-12-14T05:30:00Z",
+    );
+    moved.id = Some(format!("{series}_20261214T003000Z"));
+    moved.recurring_event_id = Some(series.clone());
+    moved.original_start_time = Some(EventDateTime::from_date_time(
+        utc("2026-12-14T00:30:00Z"),
+        Some("Asia/Tokyo"),
+    ));
+    h.google
+        .phone_insert(ACCOUNT, "primary", moved)
+        .expect("exception");
+    let mut cancelled = google_event(
+        "会議:週次定例",
+        "2026-12-21T00:30:00Z",
+        "2026-12-21T01:00:00Z",
+    );
+    cancelled.id = Some(format!("{series}_20261221T003000Z"));
+    cancelled.recurring_event_id = Some(series.clone());
+    cancelled.status = Some(EventStatus::Cancelled);
+    cancelled.original_start_time = Some(EventDateTime::from_date_time(
+        utc("2026-12-21T00:30:00Z"),
+        Some("Asia/Tokyo"),
+    ));
+    h.google
+        .phone_insert(ACCOUNT, "primary", cancelled)
+        .expect("cancelled instance");
+    h.pass();
+
+    let company = h.sim.company();
+    let weekly = company.events.get(&WEEKLY).expect("the series stays");
+    let excluded: BTreeSet<_> = weekly
+        .repeat
+        .as_ref()
+        .expect("rule")
+        .exclusions
+        .iter()
+        .map(|x| x.start.with_timezone(&chrono_tz::Asia::Tokyo).date_naive())
+        .collect();
+    assert!(
+        excluded.contains(&date("2026-12-14")) && excluded.contains(&date("2026-12-21")),
+        "{excluded:?}"
+    );
+    let afternoon = company
+        .events
+        .values()
+        .find(|e| e.detail == "週次定例（この日は午後）")
+        .expect("the changed day, split off in Cybozu");
+    assert!(
+        afternoon.has_user(TAKAHASHI) && afternoon.has_user(2),
+        "the series' members kept"
+    );
+    // The series is shared: takahashi leaves 21 December, the others keep that day.
+    let others = company
+        .events
+        .values()
+        .find(|e| e.detail == "週次定例" && e.event_type == EventType::Normal)
+        .expect("the others' 21 December");
+    assert!(!others.has_user(TAKAHASHI) && others.has_user(2));
+}
