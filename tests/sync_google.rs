@@ -1165,3 +1165,50 @@ fn one_occurrence_changed_or_deleted_on_the_phone_splits_the_cybozu_series() {
         .expect("the others' 21 December");
     assert!(!others.has_user(TAKAHASHI) && others.has_user(2));
 }
+
+// Operations ------------------------------------------------------------------------------------
+
+#[test]
+fn the_scheduled_run_serves_requests_writes_the_daily_backup_and_the_monthly_log() {
+    let h = Harness::with(Setup {
+        ini: "BACKUP_TIME=09:00\nBACKUP_DAYS=3\nSYNC_INTERVAL=5",
+        extra_events: 0,
+    });
+    // An old backup folder beyond BACKUP_DAYS, and a request from 「ただちに同期する」.
+    let old = h.data().join("backup").join("20261101");
+    std::fs::create_dir_all(&old).expect("old backup");
+    h.store()
+        .enqueue_sync_request(USER, utc(NOW))
+        .expect("request");
+    let output = h.command(NOW, &[]).output().expect("dncs-sync runs");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+
+    // The request was served by a pass (the calendar has the copies) and is no longer pending.
+    assert_eq!(h.google_live().len(), DEMO_EVENTS);
+    assert!(!h.store().has_pending_sync_request(USER).expect("read"));
+
+    // Today's backup (10:00 JST is past BACKUP_TIME): the window as iCalendar, the old one gone.
+    let backup = h
+        .data()
+        .join("backup")
+        .join("20261125")
+        .join(format!("{USER}.ics"));
+    let ics = std::fs::read_to_string(&backup).expect("today's backup");
+    assert!(ics.starts_with("BEGIN:VCALENDAR\r\n") && ics.ends_with("END:VCALENDAR\r\n"));
+    assert_eq!(ics.matches("BEGIN:VEVENT").count(), DEMO_EVENTS);
+    assert!(ics.contains("SUMMARY:会議:新製品キックオフ"));
+    assert!(ics.contains("RRULE:FREQ=WEEKLY;BYDAY=MO"));
+    assert!(!old.exists(), "backups older than BACKUP_DAYS are removed");
+
+    // A second run the same day writes no second backup and, within SYNC_INTERVAL, no full pass.
+    std::fs::remove_file(&backup).expect("remove");
+    h.command(NOW, &[]).output().expect("dncs-sync runs");
+    assert!(!backup.exists());
+
+    // The run logged to this month's file.
+    assert!(h.data().join("log").join("dncs-2026-11.log").exists());
+}
