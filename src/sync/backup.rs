@@ -77,7 +77,7 @@ pub fn write(
                     })
                     .collect();
                 let path = dir.join(format!("{}.ics", user.id));
-                match write_file(&path, &crate::ical::calendar(&items, now)) {
+                match write_file(&path, &super::icalendar::calendar(&items, now)) {
                     Ok(()) => written.push(path),
                     Err(e) => problems.push(format!("{}: {e}", user.login_name)),
                 }

@@ -5,6 +5,7 @@ pub mod backup;
 pub mod convert;
 pub mod engine;
 pub mod google;
+pub mod icalendar;
 pub mod plan;
 pub mod rrule;
 pub mod run;
