@@ -306,6 +306,9 @@ fn note_sentence(note: &Note) -> String {
         Note::Inexpressible { title } => {
             format!("「{title}」の繰り返しはサイボウズ Office で表せないため、カレンダー側だけに残しています")
         }
+        Note::StaleCopy { title } => {
+            format!("「{title}」はサイボウズ Office で削除済みの予定のコピーのため、サイボウズ Office には戻さず、カレンダー側にそのまま残しています")
+        }
     }
 }
 

@@ -209,6 +209,9 @@ pub enum Note {
     TemporaryNotWritten { title: String },
     /// A remote series Cybozu cannot express stays on the remote side.
     Inexpressible { title: String },
+    /// A copy this product once made of a Cybozu event that is no longer there (the pairing was
+    /// lost meanwhile): it is neither brought back into Cybozu nor deleted.
+    StaleCopy { title: String },
 }
 
 /// The plan for one user's pass.
@@ -477,13 +480,20 @@ pub fn plan(ctx: &Context<'_>, changes: &Changes) -> Plan {
             .event
             .as_ref()
             .is_some_and(|e| !e.recurrence.is_empty() && !expressible(e));
-        if is_series_we_cannot_hold {
-            let title = remote
+        let title = || {
+            remote
                 .event
                 .as_ref()
                 .map(|e| e.title.clone())
-                .unwrap_or_default();
-            out.notes.push(Note::Inexpressible { title });
+                .unwrap_or_default()
+        };
+        if is_series_we_cannot_hold {
+            out.notes.push(Note::Inexpressible { title: title() });
+            continue;
+        }
+        // Our own copy whose Cybozu event is gone: bringing it back would resurrect a deletion.
+        if remote.event.as_ref().is_some_and(|e| e.cybozu_id.is_some()) {
+            out.notes.push(Note::StaleCopy { title: title() });
             continue;
         }
         out.actions.push(Action::CreateCybozu {
@@ -909,6 +919,20 @@ mod tests {
                 },
             ]
         );
+    }
+
+    #[test]
+    fn a_copy_of_a_deleted_cybozu_event_is_not_brought_back() {
+        // First pass after a lost mapping: Cybozu no longer has event 9, of which the calendar
+        // still holds this product's copy.
+        let changes = Changes {
+            cybozu_changed: vec![],
+            cybozu_deleted: vec![],
+            remote: vec![remote_of(&event(9, 1, "削除済み", 5), "r9", "e9", true)],
+        };
+        let p = plan(&ctx(&[], &[], Conflict::Cybozu), &changes);
+        assert!(p.actions.is_empty(), "{:?}", p.actions);
+        assert!(matches!(p.notes[0], Note::StaleCopy { .. }));
     }
 
     #[test]
