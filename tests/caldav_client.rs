@@ -163,6 +163,49 @@ fn discovery_from_the_server_root_and_from_the_calendar() {
         .expect("from the calendar URL");
     assert_eq!(direct.len(), 1);
     assert_eq!(direct[0].display_name.as_deref(), Some("Work"));
+
+    // A URL the server does not know: found again through /.well-known/caldav and its redirect.
+    let unknown = format!("{}alice/nowhere/", server.root());
+    let via_well_known = server.client(&unknown).discover().expect("via .well-known");
+    assert!(via_well_known
+        .iter()
+        .any(|c| c.display_name.as_deref() == Some("Work")));
+}
+
+#[test]
+fn a_redirect_to_another_host_is_not_followed() {
+    let server = tiny_http::Server::http("127.0.0.1:0").expect("tiny_http");
+    let port = server.server_addr().to_ip().expect("ip").port();
+    let handle = std::thread::spawn(move || {
+        for _ in 0..2 {
+            let Ok(request) = server.recv() else { return };
+            let response = if request.url().starts_with("/.well-known/") {
+                let location =
+                    tiny_http::Header::from_bytes("Location", "https://elsewhere.example/dav/")
+                        .expect("header");
+                tiny_http::Response::from_string("")
+                    .with_status_code(301)
+                    .with_header(location)
+            } else {
+                tiny_http::Response::from_string("no").with_status_code(404)
+            };
+            let _ = request.respond(response);
+        }
+    });
+    let client = Client::new(
+        agent(),
+        Account {
+            base_url: format!("http://127.0.0.1:{port}/"),
+            username: USER.into(),
+            password: PASSWORD.into(),
+        },
+    );
+    let found = client.discover();
+    assert!(
+        matches!(&found, Err(CalDavError::Redirect { location, .. }) if location.contains("elsewhere")),
+        "{found:?}"
+    );
+    handle.join().expect("server thread");
 }
 
 #[test]
