@@ -3,6 +3,7 @@
 //! The library holds everything; the binaries in `src/bin/` only parse arguments and call it.
 //! Dependencies point one way: `web` and `sync` use the connectors (`cybozu`, `google`, `caldav`),
 //! connectors never use `web` or `sync`.
+pub mod caldav;
 pub mod clock;
 pub mod config;
 pub mod cybozu;

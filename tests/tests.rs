@@ -31,3 +31,5 @@ mod screens;
 mod apache;
 // Google account linking (認証) through the CGI, the Google simulator and the relay page.
 mod google_link;
+// The CalDAV client against a real Radicale (skipped when Radicale is not installed).
+mod caldav_client;

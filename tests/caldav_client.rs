@@ -1,0 +1,388 @@
+//! The CalDAV client against a real Radicale (from PyPI), started per test on a free loopback
+//! port with its own storage; skipped with a message when Radicale is not installed.
+
+use std::net::{TcpListener, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use dncs::caldav::{Account, CalDavError, Client};
+use dncs::http::RetryPolicy;
+use ureq::http;
+
+use crate::util::{agent, utc};
+
+const USER: &str = "alice";
+const PASSWORD: &str = "wonder land";
+
+/// A Radicale server with one user and one calendar (`/alice/work/`, named "Work").
+struct Radicale {
+    child: Child,
+    port: u16,
+    _storage: tempfile::TempDir,
+}
+
+impl Radicale {
+    /// `None` (after saying so) when Radicale is not installed here.
+    fn start() -> Option<Self> {
+        let installed = Command::new("python3")
+            .args(["-c", "import radicale"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        if !installed {
+            eprintln!("skipped: Radicale is not installed (python3 -m pip install radicale)");
+            return None;
+        }
+        let storage = tempfile::tempdir().expect("tempdir");
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("free port")
+            .port();
+        let users = storage.path().join("users");
+        std::fs::write(&users, format!("{USER}:{PASSWORD}\n")).expect("htpasswd");
+        let config = storage.path().join("config");
+        std::fs::write(
+            &config,
+            format!(
+                "[server]\nhosts = 127.0.0.1:{port}\n\
+                 [auth]\ntype = htpasswd\nhtpasswd_filename = {}\nhtpasswd_encryption = plain\ndelay = 0\n\
+                 [storage]\nfilesystem_folder = {}\n\
+                 [web]\ntype = none\n\
+                 [logging]\nlevel = warning\n",
+                users.display(),
+                storage.path().join("collections").display()
+            ),
+        )
+        .expect("config");
+        let child = Command::new("python3")
+            .args(["-m", "radicale", "--config"])
+            .arg(&config)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("radicale starts");
+        let mut server = Radicale {
+            child,
+            port,
+            _storage: storage,
+        };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "Radicale did not listen");
+            if let Ok(Some(status)) = server.child.try_wait() {
+                panic!("Radicale exited: {status}");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let mkcalendar = r#"<?xml version="1.0" encoding="utf-8"?>
+<C:mkcalendar xmlns:D="DAV:" xmlns:C="urn:ietf:params:xml:ns:caldav">
+  <D:set><D:prop><D:displayname>Work</D:displayname></D:prop></D:set>
+</C:mkcalendar>"#;
+        let status = server.raw("MKCALENDAR", "/alice/work/", &[], mkcalendar);
+        assert_eq!(status, 201, "MKCALENDAR");
+        Some(server)
+    }
+
+    fn root(&self) -> String {
+        format!("http://127.0.0.1:{}/", self.port)
+    }
+
+    fn calendar(&self) -> String {
+        format!("{}alice/work/", self.root())
+    }
+
+    fn client(&self, base_url: &str) -> Client {
+        self.client_with(base_url, PASSWORD)
+    }
+
+    fn client_with(&self, base_url: &str, password: &str) -> Client {
+        Client::new(
+            agent(),
+            Account {
+                base_url: base_url.into(),
+                username: USER.into(),
+                password: password.into(),
+            },
+        )
+        .with_retry(RetryPolicy::quick())
+    }
+
+    /// Another client's request, straight through ureq; answers the status.
+    fn raw(&self, method: &str, path: &str, headers: &[(&str, &str)], body: &str) -> u16 {
+        let auth = base64::engine::general_purpose::STANDARD.encode(format!("{USER}:{PASSWORD}"));
+        let mut builder = http::Request::builder()
+            .method(http::Method::from_bytes(method.as_bytes()).expect("method"))
+            .uri(format!("http://127.0.0.1:{}{path}", self.port))
+            .header("Authorization", format!("Basic {auth}"));
+        for (name, value) in headers {
+            builder = builder.header(*name, *value);
+        }
+        let agent = agent();
+        let request = agent
+            .configure_request(builder.body(body.as_bytes()).expect("request"))
+            .allow_non_standard_methods(true)
+            .build();
+        agent.run(request).expect("raw request").status().as_u16()
+    }
+}
+
+impl Drop for Radicale {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn event(uid: &str, summary: &str, start: &str) -> String {
+    format!(
+        "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//dncs tests//EN\r\nBEGIN:VEVENT\r\nUID:{uid}\r\n\
+         DTSTAMP:20260101T000000Z\r\nDTSTART:{start}\r\nDURATION:PT1H\r\nSUMMARY:{summary}\r\n\
+         END:VEVENT\r\nEND:VCALENDAR\r\n"
+    )
+}
+
+#[test]
+fn discovery_from_the_server_root_and_from_the_calendar() {
+    let Some(server) = Radicale::start() else {
+        return;
+    };
+    let found = server.client(&server.root()).discover().expect("from root");
+    let work = found
+        .iter()
+        .find(|c| c.url.trim_end_matches('/') == server.calendar().trim_end_matches('/'))
+        .expect("the Work calendar is listed");
+    assert_eq!(work.display_name.as_deref(), Some("Work"));
+    assert!(work.supports_sync);
+    assert!(work.ctag.is_some());
+
+    let direct = server
+        .client(&server.calendar())
+        .discover()
+        .expect("from the calendar URL");
+    assert_eq!(direct.len(), 1);
+    assert_eq!(direct[0].display_name.as_deref(), Some("Work"));
+
+    // A URL the server does not know: found again through /.well-known/caldav and its redirect.
+    let unknown = format!("{}alice/nowhere/", server.root());
+    let via_well_known = server.client(&unknown).discover().expect("via .well-known");
+    assert!(via_well_known
+        .iter()
+        .any(|c| c.display_name.as_deref() == Some("Work")));
+}
+
+#[test]
+fn a_redirect_to_another_host_is_not_followed() {
+    let server = tiny_http::Server::http("127.0.0.1:0").expect("tiny_http");
+    let port = server.server_addr().to_ip().expect("ip").port();
+    let handle = std::thread::spawn(move || {
+        for _ in 0..2 {
+            let Ok(request) = server.recv() else { return };
+            let response = if request.url().starts_with("/.well-known/") {
+                let location =
+                    tiny_http::Header::from_bytes("Location", "https://elsewhere.example/dav/")
+                        .expect("header");
+                tiny_http::Response::from_string("")
+                    .with_status_code(301)
+                    .with_header(location)
+            } else {
+                tiny_http::Response::from_string("no").with_status_code(404)
+            };
+            let _ = request.respond(response);
+        }
+    });
+    let client = Client::new(
+        agent(),
+        Account {
+            base_url: format!("http://127.0.0.1:{port}/"),
+            username: USER.into(),
+            password: PASSWORD.into(),
+        },
+    );
+    let found = client.discover();
+    assert!(
+        matches!(&found, Err(CalDavError::Redirect { location, .. }) if location.contains("elsewhere")),
+        "{found:?}"
+    );
+    handle.join().expect("server thread");
+}
+
+#[test]
+fn create_update_delete_with_preconditions() {
+    let Some(server) = Radicale::start() else {
+        return;
+    };
+    let client = server.client(&server.root());
+    let cal = server.calendar();
+    let ics = event("one@dncs", "First", "20261125T090000Z");
+    let created = client.create(&cal, "one.ics", &ics).expect("create");
+    assert_eq!(created.href, "/alice/work/one.ics");
+    assert!(!created.etag.is_empty());
+    let again = client.create(&cal, "one.ics", &ics);
+    assert!(
+        matches!(again, Err(CalDavError::PreconditionFailed)),
+        "{again:?}"
+    );
+
+    let changed = event("one@dncs", "Changed", "20261125T090000Z");
+    let updated = client
+        .update(&created.href, &changed, &created.etag)
+        .expect("update with the current etag");
+    assert_ne!(updated.etag, created.etag);
+    let stale = client.update(&created.href, &changed, &created.etag);
+    assert!(
+        matches!(stale, Err(CalDavError::PreconditionFailed)),
+        "{stale:?}"
+    );
+
+    let stale_delete = client.delete(&created.href, Some(&created.etag));
+    assert!(matches!(stale_delete, Err(CalDavError::PreconditionFailed)));
+    client
+        .delete(&created.href, Some(&updated.etag))
+        .expect("delete");
+    client.delete(&created.href, None).expect("delete again");
+}
+
+#[test]
+fn sync_collection_follows_other_clients() {
+    let Some(server) = Radicale::start() else {
+        return;
+    };
+    let client = server.client(&server.calendar());
+    let cal = server.calendar();
+    let a = client
+        .create(&cal, "a.ics", &event("a@dncs", "A", "20261125T090000Z"))
+        .expect("a");
+    let b = client
+        .create(&cal, "b.ics", &event("b@dncs", "B", "20261126T090000Z"))
+        .expect("b");
+
+    let first = client.sync_collection(&cal, None).expect("from scratch");
+    let mut hrefs: Vec<&str> = first.changed.iter().map(|(h, _)| h.as_str()).collect();
+    hrefs.sort();
+    assert_eq!(hrefs, [a.href.as_str(), b.href.as_str()]);
+    assert!(first.removed.is_empty());
+    assert!(!first.token.is_empty());
+
+    // Another client changes A and deletes B.
+    let put = server.raw(
+        "PUT",
+        &a.href,
+        &[("Content-Type", "text/calendar")],
+        &event("a@dncs", "A changed", "20261125T100000Z"),
+    );
+    assert!((200..300).contains(&put), "{put}");
+    assert_eq!(server.raw("DELETE", &b.href, &[], ""), 200);
+
+    let next = client
+        .sync_collection(&cal, Some(&first.token))
+        .expect("incremental");
+    assert_eq!(next.changed.len(), 1);
+    assert_eq!(next.changed[0].0, a.href);
+    assert_ne!(next.changed[0].1, a.etag);
+    assert_eq!(next.removed, std::slice::from_ref(&b.href));
+    assert_ne!(next.token, first.token);
+
+    let garbage = client.sync_collection(&cal, Some("http://radicale.org/ns/sync/nonsense"));
+    assert!(
+        matches!(garbage, Err(CalDavError::SyncTokenInvalid)),
+        "{garbage:?}"
+    );
+}
+
+#[test]
+fn list_etags_in_a_window_and_multiget() {
+    let Some(server) = Radicale::start() else {
+        return;
+    };
+    let client = server.client(&server.calendar());
+    let cal = server.calendar();
+    let inside = client
+        .create(
+            &cal,
+            "in.ics",
+            &event("in@dncs", "Inside", "20261125T090000Z"),
+        )
+        .expect("inside");
+    let outside = client
+        .create(
+            &cal,
+            "out.ics",
+            &event("out@dncs", "Outside", "20270301T090000Z"),
+        )
+        .expect("outside");
+
+    let all = client.list_etags(&cal, None).expect("all");
+    assert_eq!(all.len(), 2);
+    let window = (utc("2026-11-01T00:00:00Z"), utc("2026-12-01T00:00:00Z"));
+    let listed = client.list_etags(&cal, Some(window)).expect("window");
+    assert_eq!(listed, [(inside.href.clone(), inside.etag.clone())]);
+
+    let hrefs = [
+        inside.href.clone(),
+        outside.href.clone(),
+        "/alice/work/missing.ics".into(),
+    ];
+    let mut read = client.multiget(&cal, &hrefs).expect("multiget");
+    read.sort_by(|x, y| x.href.cmp(&y.href));
+    assert_eq!(read.len(), 2);
+    assert_eq!(read[0].href, inside.href);
+    assert_eq!(read[0].etag, inside.etag);
+    assert!(read[0].ics.contains("SUMMARY:Inside"));
+    assert!(read[1].ics.contains("UID:out@dncs"));
+}
+
+#[test]
+fn refusals_are_typed() {
+    let Some(server) = Radicale::start() else {
+        return;
+    };
+    let wrong = server
+        .client_with(&server.calendar(), "not the password")
+        .discover();
+    assert!(matches!(wrong, Err(CalDavError::Unauthorized)), "{wrong:?}");
+
+    let client = server.client(&server.root());
+    let missing = format!("{}alice/nowhere/", server.root());
+    let ctag = client.ctag(&missing);
+    assert!(
+        matches!(ctag, Err(CalDavError::NotFound { .. })),
+        "{ctag:?}"
+    );
+    let listed = client.list_etags(&missing, None);
+    assert!(
+        matches!(listed, Err(CalDavError::NotFound { .. })),
+        "{listed:?}"
+    );
+}
+
+#[test]
+fn a_malformed_multistatus_is_malformed() {
+    let server = tiny_http::Server::http("127.0.0.1:0").expect("tiny_http");
+    let port = server.server_addr().to_ip().expect("ip").port();
+    let handle = std::thread::spawn(move || {
+        for _ in 0..2 {
+            let Ok(request) = server.recv() else { return };
+            let body = if request.url().contains("cut") {
+                "<d:multistatus xmlns:d=\"DAV:\"><d:response><d:href>/x"
+            } else {
+                "<html><body>Welcome</body></html>"
+            };
+            let _ = request.respond(tiny_http::Response::from_string(body).with_status_code(207));
+        }
+    });
+    let client = Client::new(
+        agent(),
+        Account {
+            base_url: format!("http://127.0.0.1:{port}/cal/"),
+            username: USER.into(),
+            password: PASSWORD.into(),
+        },
+    );
+    let cut = client.sync_collection(&format!("http://127.0.0.1:{port}/cut/"), None);
+    assert!(matches!(cut, Err(CalDavError::Malformed(_))), "{cut:?}");
+    let html = client.ctag(&format!("http://127.0.0.1:{port}/cal/"));
+    assert!(matches!(html, Err(CalDavError::Malformed(_))), "{html:?}");
+    handle.join().expect("server thread");
+}
