@@ -386,3 +386,206 @@ fn a_malformed_multistatus_is_malformed() {
     assert!(matches!(html, Err(CalDavError::Malformed(_))), "{html:?}");
     handle.join().expect("server thread");
 }
+
+// The sync engine with CalDAV as the target ------------------------------------------------------
+
+/// An install folder whose takahashi syncs the demo company with the Radicale calendar.
+fn caldav_install(radicale: &Radicale, cybozu: &dncs::sim::cybozu::CybozuSim) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("install folder");
+    let bin = dir.path().join("bin");
+    std::fs::create_dir(&bin).expect("bin");
+    std::fs::write(
+        bin.join("dncs.ini"),
+        format!("CYBOZU_URL={}\nDATA_DIR=../data\n", cybozu.url()),
+    )
+    .expect("ini");
+    let store = dncs::store::open_data_folder(&dir.path().join("data")).expect("data");
+    let now = utc("2026-11-25T01:00:00Z");
+    store
+        .upsert_user(1, "takahashi", "高橋 健太", now)
+        .expect("user");
+    store
+        .set_cybozu_password(1, "takahashi", now)
+        .expect("password");
+    store.set_enabled(1, true, now).expect("enabled");
+    store.set_sync_on(1, true, now).expect("sync on");
+    store
+        .set_target_and_calendar(1, dncs::store::Target::Caldav, "", now)
+        .expect("target");
+    store
+        .set_caldav_account(1, &radicale.calendar(), USER, Some(PASSWORD), now)
+        .expect("caldav account");
+    dir
+}
+
+fn sync_pass(install: &tempfile::TempDir) {
+    let output = Command::new(env!("CARGO_BIN_EXE_dncs-sync"))
+        .args(["run", "--user", "takahashi"])
+        .env("DNCS_INI", install.path().join("bin").join("dncs.ini"))
+        .env("DNCS_NOW", "2026-11-25T10:00:00+09:00")
+        .output()
+        .expect("dncs-sync runs");
+    assert!(
+        output.status.success() && output.stderr.is_empty(),
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+/// The calendar's events by href: (etag, SUMMARY, text).
+fn calendar_events(radicale: &Radicale) -> Vec<(String, String, String, String)> {
+    let client = radicale.client(&radicale.calendar());
+    let hrefs: Vec<String> = client
+        .list_etags(&radicale.calendar(), None)
+        .expect("listing")
+        .into_iter()
+        .map(|(href, _)| href)
+        .collect();
+    client
+        .multiget(&radicale.calendar(), &hrefs)
+        .expect("multiget")
+        .into_iter()
+        .map(|r| {
+            let summary = dncs::ical::parse(&r.ics)
+                .ok()
+                .and_then(|c| {
+                    c.children
+                        .iter()
+                        .find(|v| v.name == "VEVENT")
+                        .and_then(|v| v.text("SUMMARY"))
+                })
+                .unwrap_or_default();
+            (r.href, r.etag, summary, r.ics)
+        })
+        .collect()
+}
+
+#[test]
+fn sync_with_radicale_copies_both_ways_and_then_rests() {
+    let Some(radicale) = Radicale::start() else {
+        return;
+    };
+    let cybozu = crate::util::demo_sim();
+    let install = caldav_install(&radicale, &cybozu);
+    sync_pass(&install);
+    let mut mine: Vec<String> = cybozu
+        .company()
+        .events_of(1)
+        .map(dncs::cybozu::Event::display_title)
+        .collect();
+    mine.sort();
+    let mut copied: Vec<String> = calendar_events(&radicale)
+        .into_iter()
+        .map(|e| e.2)
+        .collect();
+    copied.sort();
+    assert_eq!(
+        copied, mine,
+        "each Cybozu event once in the CalDAV calendar"
+    );
+
+    // Another client: a new event, an edit of a copy, a deletion of a copy.
+    assert_eq!(
+        radicale.raw(
+            "PUT",
+            "/alice/work/phone-1.ics",
+            &[
+                ("Content-Type", "text/calendar; charset=utf-8"),
+                ("If-None-Match", "*")
+            ],
+            &event("phone-1", "歯医者", "20261127T000000Z"),
+        ),
+        201
+    );
+    let events = calendar_events(&radicale);
+    let kickoff = events
+        .iter()
+        .find(|e| e.2 == "会議:新製品キックオフ")
+        .expect("kickoff copy");
+    let edited = kickoff.3.replace(
+        "SUMMARY:会議:新製品キックオフ",
+        "SUMMARY:会議:新製品キックオフ（延期）",
+    );
+    let status = radicale.raw(
+        "PUT",
+        &kickoff.0,
+        &[
+            ("Content-Type", "text/calendar; charset=utf-8"),
+            ("If-Match", &kickoff.1),
+        ],
+        &edited,
+    );
+    assert!(matches!(status, 200 | 201 | 204), "edit: {status}");
+    let call = events
+        .iter()
+        .find(|e| e.2 == "顧客へ電話")
+        .expect("call copy");
+    let status = radicale.raw("DELETE", &call.0, &[], "");
+    assert!(matches!(status, 200 | 204), "delete: {status}");
+
+    sync_pass(&install);
+    let company = cybozu.company();
+    let titles: Vec<String> = company
+        .events_of(1)
+        .map(dncs::cybozu::Event::display_title)
+        .collect();
+    assert!(titles.contains(&"歯医者".to_string()), "{titles:?}");
+    assert!(
+        titles.contains(&"会議:新製品キックオフ（延期）".to_string()),
+        "{titles:?}"
+    );
+    assert!(!titles.contains(&"顧客へ電話".to_string()), "{titles:?}");
+    let dentist = company
+        .events_of(1)
+        .find(|e| e.detail == "歯医者")
+        .expect("arrived");
+    assert!(dentist.public_type.is_private());
+    drop(company);
+
+    // A third pass finds nothing to do: no new 同期履歴 row.
+    let store = dncs::store::open_data_folder(&install.path().join("data")).expect("data");
+    let before = store.history_page(1, 0, 50).expect("history").total;
+    sync_pass(&install);
+    assert_eq!(store.history_page(1, 0, 50).expect("history").total, before);
+}
+
+#[test]
+fn the_settings_screen_checks_a_caldav_calendar_before_saving_it() {
+    let Some(radicale) = Radicale::start() else {
+        return;
+    };
+    let site = crate::harness::Site::new();
+    let mut browser = site.user("takahashi");
+    let refused = browser.save_settings(&[
+        ("target", "caldav"),
+        ("caldav_url", &radicale.calendar()),
+        ("caldav_user", USER),
+        ("caldav_password", "not the password"),
+    ]);
+    assert_eq!(refused.status(), 400, "{}", refused.body);
+    assert!(
+        refused
+            .body
+            .contains("ユーザー名またはパスワードを受け付けませんでした"),
+        "{}",
+        refused.body
+    );
+    let saved = browser.save_settings(&[
+        ("target", "caldav"),
+        ("caldav_url", &radicale.calendar()),
+        ("caldav_user", USER),
+        ("caldav_password", PASSWORD),
+    ]);
+    assert_eq!(saved.status(), 303, "{}", saved.body);
+    let page = browser.follow(&saved);
+    assert!(
+        page.body
+            .contains("CalDAV カレンダー「Work」に接続できました。"),
+        "{}",
+        page.body
+    );
+    let user = site.store().user_by_id(1).expect("read").expect("user");
+    assert_eq!(user.target, dncs::store::Target::Caldav);
+    assert!(user.has_caldav_password);
+}

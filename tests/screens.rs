@@ -521,7 +521,8 @@ fn screens_a_caldav_password_is_stored_sealed_and_never_shown() {
     let site = Site::new();
     let mut browser = site.user("takahashi");
     let answer = browser.save_settings(&[
-        ("target", "caldav"),
+        // Google stays the target: the CalDAV fields are kept for later without a server check.
+        ("target", "google"),
         ("sync_on", "on"),
         ("caldav_url", "https://dav.example.jp/calendars/takahashi/"),
         ("caldav_user", "takahashi"),
@@ -559,7 +560,7 @@ fn screens_a_caldav_password_is_stored_sealed_and_never_shown() {
     }
     // Saving without typing it keeps it.
     browser.save_settings(&[
-        ("target", "caldav"),
+        ("target", "google"),
         ("sync_on", "on"),
         ("caldav_url", "https://dav.example.jp/calendars/takahashi/"),
         ("caldav_user", "takahashi"),
@@ -1223,4 +1224,39 @@ fn screens_a_broken_legacy_file_names_its_lines() {
         .take_legacy_link("sato")
         .expect("read")
         .is_some());
+}
+
+#[test]
+fn screens_a_caldav_calendar_that_cannot_be_reached_is_not_saved() {
+    let site = Site::new();
+    let mut browser = site.user("takahashi");
+    let answer = browser.save_settings(&[
+        ("target", "caldav"),
+        ("caldav_url", "http://127.0.0.1:9/calendars/takahashi/"),
+        ("caldav_user", "takahashi"),
+        ("caldav_password", "pw"),
+    ]);
+    assert_eq!(answer.status(), 400, "{}", answer.body);
+    assert!(
+        answer
+            .body
+            .contains("CalDAV サーバーに接続できませんでした"),
+        "{}",
+        answer.body
+    );
+    // What was typed stays on the page; nothing was stored.
+    assert!(
+        answer
+            .body
+            .contains("http:&#x2f;&#x2f;127.0.0.1:9&#x2f;calendars&#x2f;takahashi&#x2f;"),
+        "{}",
+        answer.body
+    );
+    let user = site
+        .store()
+        .user_by_id(TAKAHASHI)
+        .expect("read")
+        .expect("user");
+    assert_eq!(user.target, dncs::store::Target::Google);
+    assert!(user.caldav_url.is_empty() && !user.has_caldav_password);
 }

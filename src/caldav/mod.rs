@@ -250,6 +250,18 @@ impl Client {
     }
 
     /// The collection's CalendarServer `getctag`, if the server keeps one.
+    /// The calendar to sync: the one at `url` when it is a calendar, else the account's first.
+    pub fn find_calendar(&self, url: &str) -> Result<CalendarInfo, CalDavError> {
+        let calendars = self.discover()?;
+        let wanted = url.trim_end_matches('/');
+        calendars
+            .iter()
+            .find(|c| c.url.trim_end_matches('/') == wanted)
+            .or_else(|| calendars.first())
+            .cloned()
+            .ok_or(CalDavError::NoCalendar)
+    }
+
     pub fn ctag(&self, calendar_url: &str) -> Result<Option<String>, CalDavError> {
         let found = self.propfind(calendar_url, 0, &[(CALENDARSERVER, "getctag")])?;
         Ok(found.responses.first().and_then(|e| e.text("getctag")))

@@ -2,6 +2,7 @@
 //! (In progress: the pieces below are used by the engine as it is built.)
 
 pub mod backup;
+pub mod caldav;
 pub mod convert;
 pub mod engine;
 pub mod google;

@@ -362,9 +362,10 @@ fn pass_for(
                 other => other,
             }
         }
-        Target::Caldav => Err(PassError::Remote(RemoteError::Failed(
-            "CalDAV への同期は、このバージョンではまだ利用できません".into(),
-        ))),
+        Target::Caldav => {
+            let mut remote = super::caldav::CalDavRemote::open(store, config, agent, user.id, now)?;
+            one_pass(store, config, options, user, &cybozu, &mut remote, now)
+        }
     }
 }
 

@@ -239,6 +239,17 @@ pub fn settings(app: &mut App<'_>) -> Response {
         Some("linked") => app.t("google.linked_now"),
         _ => String::new(),
     };
+    let notice = match app
+        .request
+        .query("calendar")
+        .filter(|name| !name.is_empty())
+    {
+        Some(name) => format!(
+            "{notice} {}",
+            app.t("caldav.connected").replace("{name}", name)
+        ),
+        None => notice,
+    };
     settings_page(app, &user, 200, &notice, "")
 }
 
@@ -259,6 +270,31 @@ fn save_settings(app: &mut App<'_>, user: User) -> Response {
     }
     let calendar_id = form("calendar_id");
     let caldav_password = app.request.form("caldav_password").unwrap_or("");
+    // A CalDAV calendar is checked before it is saved: the URL, the user and the password must
+    // reach a calendar, whose name the page then shows.
+    let mut calendar_name = None;
+    if target == Target::Caldav && !caldav_url.is_empty() {
+        let stored = match app.store.caldav_password(user.id) {
+            Ok(stored) => stored,
+            Err(e) => return app.store_failure(&e),
+        };
+        let password = if caldav_password.is_empty() {
+            stored.unwrap_or_default()
+        } else {
+            caldav_password.to_string()
+        };
+        match check_caldav(app, &caldav_url, &form("caldav_user"), &password) {
+            Ok(name) => calendar_name = Some(name),
+            Err(message) => {
+                // The typed values stay on the page, so nothing has to be typed again.
+                let mut shown = user.clone();
+                shown.target = target;
+                shown.caldav_url = caldav_url.clone();
+                shown.caldav_user = form("caldav_user");
+                return settings_page(app, &shown, 400, "", &message);
+            }
+        }
+    }
     let id = user.id;
     let saved = (|| -> Result<bool, StoreError> {
         let mut dropped = app
@@ -280,10 +316,48 @@ fn save_settings(app: &mut App<'_>, user: User) -> Response {
     match saved {
         Ok(dropped) => {
             let done = if dropped { "dropped" } else { "saved" };
-            Response::redirect(&format!("{}&done={done}", app.page_url("settings")))
+            let mut url = format!("{}&done={done}", app.page_url("settings"));
+            if let Some(name) = calendar_name {
+                url.push_str("&calendar=");
+                url.push_str(&percent_encode(&name));
+            }
+            Response::redirect(&url)
         }
         Err(e) => app.store_failure(&e),
     }
+}
+
+/// The display name of the CalDAV calendar these credentials reach, or what went wrong in words.
+fn check_caldav(app: &App<'_>, url: &str, user: &str, password: &str) -> Result<String, String> {
+    use crate::caldav::{Account, CalDavError, Client};
+    let agent = agent(&AgentSettings::from_config(app.config)).map_err(|e| e.to_string())?;
+    let client = Client::new(
+        agent,
+        Account {
+            base_url: url.to_string(),
+            username: user.to_string(),
+            password: password.to_string(),
+        },
+    );
+    match client.find_calendar(url) {
+        Ok(found) => Ok(found.display_name.unwrap_or(found.url)),
+        Err(CalDavError::Unauthorized) => Err(app.t("caldav.unauthorized")),
+        Err(CalDavError::NoCalendar | CalDavError::NotFound { .. }) => {
+            Err(app.t("caldav.no_calendar"))
+        }
+        Err(e) => Err(format!("{} ({e})", app.t("caldav.unreachable"))),
+    }
+}
+
+fn percent_encode(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            other => format!("%{other:02X}"),
+        })
+        .collect()
 }
 
 fn settings_page(app: &App<'_>, user: &User, status: u16, notice: &str, error: &str) -> Response {
