@@ -854,3 +854,124 @@ fn sync_without_sync_collection_uses_the_etags_of_the_window() {
     assert!(proxy.calendar_queries.load(Ordering::SeqCst) > 0);
     assert_eq!(proxy.refused.load(Ordering::SeqCst), 0);
 }
+
+// Interop with a client nobody here wrote ----------------------------------------------------------
+
+/// Runs tests/data/caldav_interop.py (the python `caldav` library) against the calendar.
+fn python_caldav(server: &dyn DavServer, args: &[&str]) -> String {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/caldav_interop.py");
+    let output = Command::new("python3")
+        .arg(script)
+        .arg(args[0])
+        .args([server.calendar().as_str(), USER, PASSWORD])
+        .args(&args[1..])
+        .output()
+        .expect("python3 runs");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).expect("utf-8")
+}
+
+/// What the python client should see for a Cybozu event: (title, start, end), UTC or dates,
+/// the end of a date event exclusive; `None` times for a repeat (its first date is the rule's).
+fn seen_as(event: &dncs::cybozu::Event) -> (String, Option<String>, Option<String>) {
+    use dncs::cybozu::When;
+    let time = |t: chrono::DateTime<chrono::Utc>| t.format("%Y-%m-%dT%H:%M:%SZ").to_string();
+    let (start, end) = match &event.when {
+        When::Times(spans) => (
+            Some(time(spans[0].start)),
+            Some(time(spans[0].end.unwrap_or(spans[0].start))),
+        ),
+        When::Dates(spans) => (
+            Some(spans[0].start.to_string()),
+            Some((spans[0].end + chrono::Duration::days(1)).to_string()),
+        ),
+        When::Unset => (None, None),
+    };
+    (event.display_title(), start, end)
+}
+
+#[test]
+fn the_python_caldav_client_sees_our_copies_and_its_changes_reach_cybozu() {
+    if !python_has("caldav", "caldav") {
+        return;
+    }
+    let Some(radicale) = Radicale::start() else {
+        return;
+    };
+    let cybozu = crate::util::demo_sim();
+    let install = caldav_install(&radicale, &cybozu);
+    sync_pass(&install);
+
+    let listed: Vec<serde_json::Value> =
+        serde_json::from_str(&python_caldav(&radicale, &["list"])).expect("JSON");
+    let mut seen: Vec<(String, Option<String>, Option<String>)> = listed
+        .iter()
+        .map(|e| {
+            let text = |key: &str| e[key].as_str().map(str::to_string);
+            let repeat = cybozu
+                .company()
+                .events_of(1)
+                .any(|c| c.repeat.is_some() && Some(c.display_title()) == text("summary"));
+            if repeat {
+                (text("summary").unwrap_or_default(), None, None)
+            } else {
+                (
+                    text("summary").unwrap_or_default(),
+                    text("dtstart"),
+                    text("dtend"),
+                )
+            }
+        })
+        .collect();
+    seen.sort();
+    let mut expected: Vec<_> = cybozu.company().events_of(1).map(seen_as).collect();
+    expected.sort();
+    assert_eq!(seen, expected);
+    assert!(listed
+        .iter()
+        .all(|e| e["uid"].as_str().is_some_and(|u| u.ends_with("@dncs"))));
+
+    python_caldav(
+        &radicale,
+        &[
+            "change",
+            "python からの予定",
+            "会議:新製品キックオフ",
+            "会議:新製品キックオフ（python）",
+            "顧客へ電話",
+        ],
+    );
+    sync_pass(&install);
+    let titles: Vec<String> = cybozu
+        .company()
+        .events_of(1)
+        .map(dncs::cybozu::Event::display_title)
+        .collect();
+    assert!(
+        titles.contains(&"python からの予定".to_string()),
+        "{titles:?}"
+    );
+    assert!(
+        titles.contains(&"会議:新製品キックオフ（python）".to_string()),
+        "{titles:?}"
+    );
+    assert!(
+        !titles.contains(&"会議:新製品キックオフ".to_string()),
+        "{titles:?}"
+    );
+    assert!(!titles.contains(&"顧客へ電話".to_string()), "{titles:?}");
+    let company = cybozu.company();
+    let new = company
+        .events_of(1)
+        .find(|e| e.detail == "python からの予定")
+        .expect("arrived");
+    assert_eq!(
+        seen_as(new).1.as_deref(),
+        Some("2026-11-27T13:00:00Z"),
+        "{new:?}"
+    );
+}
