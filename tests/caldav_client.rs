@@ -1,5 +1,6 @@
 //! The CalDAV client against a real Radicale (from PyPI), started per test on a free loopback
-//! port with its own storage; skipped with a message when Radicale is not installed.
+//! port with its own storage, and the sync engine against Radicale and Xandikos; each skipped
+//! with a message when its server is not installed.
 
 use std::net::{TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
@@ -15,6 +16,89 @@ use crate::util::{agent, utc};
 const USER: &str = "alice";
 const PASSWORD: &str = "wonder land";
 
+/// A CalDAV server started by a test: where it listens and where its calendar is.
+trait DavServer {
+    fn port(&self) -> u16;
+
+    /// The calendar's path, with a trailing slash.
+    fn calendar_path(&self) -> String;
+
+    fn root(&self) -> String {
+        format!("http://127.0.0.1:{}/", self.port())
+    }
+
+    fn calendar(&self) -> String {
+        format!("http://127.0.0.1:{}{}", self.port(), self.calendar_path())
+    }
+
+    fn client(&self, base_url: &str) -> Client {
+        self.client_with(base_url, PASSWORD)
+    }
+
+    fn client_with(&self, base_url: &str, password: &str) -> Client {
+        Client::new(
+            agent(),
+            Account {
+                base_url: base_url.into(),
+                username: USER.into(),
+                password: password.into(),
+            },
+        )
+        .with_retry(RetryPolicy::quick())
+    }
+
+    /// Another client's request, straight through ureq; answers the status.
+    fn raw(&self, method: &str, path: &str, headers: &[(&str, &str)], body: &str) -> u16 {
+        let auth = base64::engine::general_purpose::STANDARD.encode(format!("{USER}:{PASSWORD}"));
+        let mut builder = http::Request::builder()
+            .method(http::Method::from_bytes(method.as_bytes()).expect("method"))
+            .uri(format!("http://127.0.0.1:{}{path}", self.port()))
+            .header("Authorization", format!("Basic {auth}"));
+        for (name, value) in headers {
+            builder = builder.header(*name, *value);
+        }
+        let agent = agent();
+        let request = agent
+            .configure_request(builder.body(body.as_bytes()).expect("request"))
+            .allow_non_standard_methods(true)
+            .build();
+        agent.run(request).expect("raw request").status().as_u16()
+    }
+}
+
+/// Whether python3 can import `module`; says so (with how to install it) when not.
+fn python_has(module: &str, package: &str) -> bool {
+    let installed = Command::new("python3")
+        .args(["-c", &format!("import {module}")])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !installed {
+        eprintln!("skipped: {package} is not installed (python3 -m pip install {package})");
+    }
+    installed
+}
+
+/// Waits until `port` accepts connections (or `child` exits, or 20 s pass).
+fn wait_listening(name: &str, child: &mut Child, port: u16) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "{name} did not listen");
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!("{name} exited: {status}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port()
+}
+
 /// A Radicale server with one user and one calendar (`/alice/work/`, named "Work").
 struct Radicale {
     child: Child,
@@ -25,21 +109,11 @@ struct Radicale {
 impl Radicale {
     /// `None` (after saying so) when Radicale is not installed here.
     fn start() -> Option<Self> {
-        let installed = Command::new("python3")
-            .args(["-c", "import radicale"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success());
-        if !installed {
-            eprintln!("skipped: Radicale is not installed (python3 -m pip install radicale)");
+        if !python_has("radicale", "radicale") {
             return None;
         }
         let storage = tempfile::tempdir().expect("tempdir");
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("free port")
-            .port();
+        let port = free_port();
         let users = storage.path().join("users");
         std::fs::write(&users, format!("{USER}:{PASSWORD}\n")).expect("htpasswd");
         let config = storage.path().join("config");
@@ -68,14 +142,7 @@ impl Radicale {
             port,
             _storage: storage,
         };
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "Radicale did not listen");
-            if let Ok(Some(status)) = server.child.try_wait() {
-                panic!("Radicale exited: {status}");
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        wait_listening("Radicale", &mut server.child, port);
         let mkcalendar = r#"<?xml version="1.0" encoding="utf-8"?>
 <C:mkcalendar xmlns:D="DAV:" xmlns:C="urn:ietf:params:xml:ns:caldav">
   <D:set><D:prop><D:displayname>Work</D:displayname></D:prop></D:set>
@@ -84,47 +151,15 @@ impl Radicale {
         assert_eq!(status, 201, "MKCALENDAR");
         Some(server)
     }
+}
 
-    fn root(&self) -> String {
-        format!("http://127.0.0.1:{}/", self.port)
+impl DavServer for Radicale {
+    fn port(&self) -> u16 {
+        self.port
     }
 
-    fn calendar(&self) -> String {
-        format!("{}alice/work/", self.root())
-    }
-
-    fn client(&self, base_url: &str) -> Client {
-        self.client_with(base_url, PASSWORD)
-    }
-
-    fn client_with(&self, base_url: &str, password: &str) -> Client {
-        Client::new(
-            agent(),
-            Account {
-                base_url: base_url.into(),
-                username: USER.into(),
-                password: password.into(),
-            },
-        )
-        .with_retry(RetryPolicy::quick())
-    }
-
-    /// Another client's request, straight through ureq; answers the status.
-    fn raw(&self, method: &str, path: &str, headers: &[(&str, &str)], body: &str) -> u16 {
-        let auth = base64::engine::general_purpose::STANDARD.encode(format!("{USER}:{PASSWORD}"));
-        let mut builder = http::Request::builder()
-            .method(http::Method::from_bytes(method.as_bytes()).expect("method"))
-            .uri(format!("http://127.0.0.1:{}{path}", self.port))
-            .header("Authorization", format!("Basic {auth}"));
-        for (name, value) in headers {
-            builder = builder.header(*name, *value);
-        }
-        let agent = agent();
-        let request = agent
-            .configure_request(builder.body(body.as_bytes()).expect("request"))
-            .allow_non_standard_methods(true)
-            .build();
-        agent.run(request).expect("raw request").status().as_u16()
+    fn calendar_path(&self) -> String {
+        "/alice/work/".into()
     }
 }
 
@@ -389,8 +424,11 @@ fn a_malformed_multistatus_is_malformed() {
 
 // The sync engine with CalDAV as the target ------------------------------------------------------
 
-/// An install folder whose takahashi syncs the demo company with the Radicale calendar.
-fn caldav_install(radicale: &Radicale, cybozu: &dncs::sim::cybozu::CybozuSim) -> tempfile::TempDir {
+/// An install folder whose takahashi syncs the demo company with the server's calendar.
+fn caldav_install(
+    server: &dyn DavServer,
+    cybozu: &dncs::sim::cybozu::CybozuSim,
+) -> tempfile::TempDir {
     let dir = tempfile::tempdir().expect("install folder");
     let bin = dir.path().join("bin");
     std::fs::create_dir(&bin).expect("bin");
@@ -413,7 +451,7 @@ fn caldav_install(radicale: &Radicale, cybozu: &dncs::sim::cybozu::CybozuSim) ->
         .set_target_and_calendar(1, dncs::store::Target::Caldav, "", now)
         .expect("target");
     store
-        .set_caldav_account(1, &radicale.calendar(), USER, Some(PASSWORD), now)
+        .set_caldav_account(1, &server.calendar(), USER, Some(PASSWORD), now)
         .expect("caldav account");
     dir
 }
@@ -434,16 +472,16 @@ fn sync_pass(install: &tempfile::TempDir) {
 }
 
 /// The calendar's events by href: (etag, SUMMARY, text).
-fn calendar_events(radicale: &Radicale) -> Vec<(String, String, String, String)> {
-    let client = radicale.client(&radicale.calendar());
+fn calendar_events(server: &dyn DavServer) -> Vec<(String, String, String, String)> {
+    let client = server.client(&server.calendar());
     let hrefs: Vec<String> = client
-        .list_etags(&radicale.calendar(), None)
+        .list_etags(&server.calendar(), None)
         .expect("listing")
         .into_iter()
         .map(|(href, _)| href)
         .collect();
     client
-        .multiget(&radicale.calendar(), &hrefs)
+        .multiget(&server.calendar(), &hrefs)
         .expect("multiget")
         .into_iter()
         .map(|r| {
@@ -461,13 +499,12 @@ fn calendar_events(radicale: &Radicale) -> Vec<(String, String, String, String)>
         .collect()
 }
 
-#[test]
-fn sync_with_radicale_copies_both_ways_and_then_rests() {
-    let Some(radicale) = Radicale::start() else {
-        return;
-    };
+/// The real `dncs-sync run --user takahashi` between the demo company and `server`'s calendar:
+/// the first pass copies every Cybozu event once; another client's new event, edit and deletion
+/// reach Cybozu on the second; a third finds nothing to do.
+fn copies_both_ways_and_then_rests(server: &dyn DavServer) {
     let cybozu = crate::util::demo_sim();
-    let install = caldav_install(&radicale, &cybozu);
+    let install = caldav_install(server, &cybozu);
     sync_pass(&install);
     let mut mine: Vec<String> = cybozu
         .company()
@@ -475,10 +512,7 @@ fn sync_with_radicale_copies_both_ways_and_then_rests() {
         .map(dncs::cybozu::Event::display_title)
         .collect();
     mine.sort();
-    let mut copied: Vec<String> = calendar_events(&radicale)
-        .into_iter()
-        .map(|e| e.2)
-        .collect();
+    let mut copied: Vec<String> = calendar_events(server).into_iter().map(|e| e.2).collect();
     copied.sort();
     assert_eq!(
         copied, mine,
@@ -487,9 +521,9 @@ fn sync_with_radicale_copies_both_ways_and_then_rests() {
 
     // Another client: a new event, an edit of a copy, a deletion of a copy.
     assert_eq!(
-        radicale.raw(
+        server.raw(
             "PUT",
-            "/alice/work/phone-1.ics",
+            &format!("{}phone-1.ics", server.calendar_path()),
             &[
                 ("Content-Type", "text/calendar; charset=utf-8"),
                 ("If-None-Match", "*")
@@ -498,7 +532,7 @@ fn sync_with_radicale_copies_both_ways_and_then_rests() {
         ),
         201
     );
-    let events = calendar_events(&radicale);
+    let events = calendar_events(server);
     let kickoff = events
         .iter()
         .find(|e| e.2 == "会議:新製品キックオフ")
@@ -507,7 +541,7 @@ fn sync_with_radicale_copies_both_ways_and_then_rests() {
         "SUMMARY:会議:新製品キックオフ",
         "SUMMARY:会議:新製品キックオフ（延期）",
     );
-    let status = radicale.raw(
+    let status = server.raw(
         "PUT",
         &kickoff.0,
         &[
@@ -521,7 +555,7 @@ fn sync_with_radicale_copies_both_ways_and_then_rests() {
         .iter()
         .find(|e| e.2 == "顧客へ電話")
         .expect("call copy");
-    let status = radicale.raw("DELETE", &call.0, &[], "");
+    let status = server.raw("DELETE", &call.0, &[], "");
     assert!(matches!(status, 200 | 204), "delete: {status}");
 
     sync_pass(&install);
@@ -548,6 +582,14 @@ fn sync_with_radicale_copies_both_ways_and_then_rests() {
     let before = store.history_page(1, 0, 50).expect("history").total;
     sync_pass(&install);
     assert_eq!(store.history_page(1, 0, 50).expect("history").total, before);
+}
+
+#[test]
+fn sync_with_radicale_copies_both_ways_and_then_rests() {
+    let Some(radicale) = Radicale::start() else {
+        return;
+    };
+    copies_both_ways_and_then_rests(&radicale);
 }
 
 #[test]
@@ -588,4 +630,348 @@ fn the_settings_screen_checks_a_caldav_calendar_before_saving_it() {
     let user = site.store().user_by_id(1).expect("read").expect("user");
     assert_eq!(user.target, dncs::store::Target::Caldav);
     assert!(user.has_caldav_password);
+}
+
+// Xandikos --------------------------------------------------------------------------------------
+
+/// A Xandikos server (from PyPI) with its default calendar `/user/calendars/calendar/`. It has no
+/// authentication of its own: the Basic credentials are sent and ignored.
+struct Xandikos {
+    child: Child,
+    port: u16,
+    _storage: tempfile::TempDir,
+}
+
+impl Xandikos {
+    /// `None` (after saying so) when Xandikos is not installed here.
+    fn start() -> Option<Self> {
+        if !python_has("xandikos", "xandikos") {
+            return None;
+        }
+        let storage = tempfile::tempdir().expect("tempdir");
+        let port = free_port();
+        let child = Command::new("python3")
+            .args([
+                "-m",
+                "xandikos.web",
+                "--defaults",
+                "--no-detect-systemd",
+                "-d",
+            ])
+            .arg(storage.path())
+            .args(["-l", "127.0.0.1", "-p", &port.to_string()])
+            .env("XDG_DATA_HOME", storage.path().join("state"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("xandikos starts");
+        let mut server = Xandikos {
+            child,
+            port,
+            _storage: storage,
+        };
+        wait_listening("Xandikos", &mut server.child, port);
+        Some(server)
+    }
+}
+
+impl DavServer for Xandikos {
+    fn port(&self) -> u16 {
+        self.port
+    }
+
+    fn calendar_path(&self) -> String {
+        "/user/calendars/calendar/".into()
+    }
+}
+
+impl Drop for Xandikos {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn xandikos_is_found_from_its_root() {
+    let Some(server) = Xandikos::start() else {
+        return;
+    };
+    let found = server.client(&server.root()).discover().expect("from root");
+    assert!(
+        found
+            .iter()
+            .any(|c| c.url.ends_with(&server.calendar_path())),
+        "{found:?}"
+    );
+}
+
+#[test]
+fn sync_with_xandikos_copies_both_ways_and_then_rests() {
+    let Some(server) = Xandikos::start() else {
+        return;
+    };
+    copies_both_ways_and_then_rests(&server);
+}
+
+// A server without sync-collection ---------------------------------------------------------------
+
+/// A loopback proxy in front of Radicale that hides `sync-collection`: it is taken out of
+/// `supported-report-set` and refused (501) if asked anyway; everything else passes unchanged.
+struct NoSyncProxy {
+    radicale: Radicale,
+    server: std::sync::Arc<tiny_http::Server>,
+    port: u16,
+    calendar_queries: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    refused: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl NoSyncProxy {
+    fn start() -> Option<Self> {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        use std::sync::Arc;
+        let radicale = Radicale::start()?;
+        let server = Arc::new(tiny_http::Server::http("127.0.0.1:0").expect("tiny_http"));
+        let port = server.server_addr().to_ip().expect("ip").port();
+        let calendar_queries = Arc::new(AtomicUsize::new(0));
+        let refused = Arc::new(AtomicUsize::new(0));
+        let upstream = format!("http://127.0.0.1:{}", radicale.port);
+        let (srv, queries, refusals) = (server.clone(), calendar_queries.clone(), refused.clone());
+        let thread = std::thread::spawn(move || {
+            let agent: ureq::Agent = ureq::Agent::config_builder()
+                .http_status_as_error(false)
+                .max_redirects(0)
+                .allow_non_standard_methods(true)
+                .build()
+                .into();
+            while let Ok(mut request) = srv.recv() {
+                let mut body = Vec::new();
+                let _ = std::io::Read::read_to_end(request.as_reader(), &mut body);
+                let method = request.method().as_str().to_string();
+                let text = String::from_utf8_lossy(&body);
+                if method == "REPORT" && text.contains("sync-collection") {
+                    refusals.fetch_add(1, Ordering::SeqCst);
+                    let _ = request.respond(
+                        tiny_http::Response::from_string("no sync-collection here")
+                            .with_status_code(501),
+                    );
+                    continue;
+                }
+                if method == "REPORT" && text.contains("calendar-query") {
+                    queries.fetch_add(1, Ordering::SeqCst);
+                }
+                let mut builder = http::Request::builder()
+                    .method(http::Method::from_bytes(method.as_bytes()).expect("method"))
+                    .uri(format!("{upstream}{}", request.url()));
+                for header in request.headers() {
+                    let name = header.field.as_str().as_str();
+                    if !["host", "content-length", "transfer-encoding", "connection"]
+                        .iter()
+                        .any(|h| name.eq_ignore_ascii_case(h))
+                    {
+                        builder = builder.header(name, header.value.as_str());
+                    }
+                }
+                let forwarded = agent
+                    .run(builder.body(body).expect("request"))
+                    .expect("Radicale answers");
+                let status = forwarded.status().as_u16();
+                let headers: Vec<tiny_http::Header> = forwarded
+                    .headers()
+                    .iter()
+                    .filter(|(name, _)| {
+                        ![
+                            "content-length",
+                            "transfer-encoding",
+                            "connection",
+                            "content-encoding",
+                        ]
+                        .contains(&name.as_str())
+                    })
+                    .filter_map(|(name, value)| {
+                        tiny_http::Header::from_bytes(name.as_str(), value.as_bytes()).ok()
+                    })
+                    .collect();
+                let mut answer = forwarded.into_body().read_to_vec().unwrap_or_default();
+                if method == "PROPFIND" {
+                    // `<report><sync-collection/></report>` becomes a report nobody uses here.
+                    answer = String::from_utf8_lossy(&answer)
+                        .replace("sync-collection", "expand-property")
+                        .into_bytes();
+                }
+                let mut response = tiny_http::Response::from_data(answer).with_status_code(status);
+                for header in headers {
+                    response.add_header(header);
+                }
+                let _ = request.respond(response);
+            }
+        });
+        Some(Self {
+            radicale,
+            server,
+            port,
+            calendar_queries,
+            refused,
+            thread: Some(thread),
+        })
+    }
+}
+
+impl DavServer for NoSyncProxy {
+    fn port(&self) -> u16 {
+        self.port
+    }
+
+    fn calendar_path(&self) -> String {
+        self.radicale.calendar_path()
+    }
+}
+
+impl Drop for NoSyncProxy {
+    fn drop(&mut self) {
+        self.server.unblock();
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+#[test]
+fn sync_without_sync_collection_uses_the_etags_of_the_window() {
+    use std::sync::atomic::Ordering;
+    let Some(proxy) = NoSyncProxy::start() else {
+        return;
+    };
+    let found = proxy
+        .client(&proxy.calendar())
+        .discover()
+        .expect("through the proxy");
+    assert_eq!(found.len(), 1);
+    assert!(!found[0].supports_sync, "{found:?}");
+    // The scenario's deletion by another client is only seen by comparing the window's ETags.
+    copies_both_ways_and_then_rests(&proxy);
+    assert!(proxy.calendar_queries.load(Ordering::SeqCst) > 0);
+    assert_eq!(proxy.refused.load(Ordering::SeqCst), 0);
+}
+
+// Interop with a client nobody here wrote ----------------------------------------------------------
+
+/// Runs tests/data/caldav_interop.py (the python `caldav` library) against the calendar.
+fn python_caldav(server: &dyn DavServer, args: &[&str]) -> String {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/caldav_interop.py");
+    let output = Command::new("python3")
+        .arg(script)
+        .arg(args[0])
+        .args([server.calendar().as_str(), USER, PASSWORD])
+        .args(&args[1..])
+        .output()
+        .expect("python3 runs");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).expect("utf-8")
+}
+
+/// What the python client should see for a Cybozu event: (title, start, end), UTC or dates,
+/// the end of a date event exclusive; `None` times for a repeat (its first date is the rule's).
+fn seen_as(event: &dncs::cybozu::Event) -> (String, Option<String>, Option<String>) {
+    use dncs::cybozu::When;
+    let time = |t: chrono::DateTime<chrono::Utc>| t.format("%Y-%m-%dT%H:%M:%SZ").to_string();
+    let (start, end) = match &event.when {
+        When::Times(spans) => (
+            Some(time(spans[0].start)),
+            Some(time(spans[0].end.unwrap_or(spans[0].start))),
+        ),
+        When::Dates(spans) => (
+            Some(spans[0].start.to_string()),
+            Some((spans[0].end + chrono::Duration::days(1)).to_string()),
+        ),
+        When::Unset => (None, None),
+    };
+    (event.display_title(), start, end)
+}
+
+#[test]
+fn the_python_caldav_client_sees_our_copies_and_its_changes_reach_cybozu() {
+    if !python_has("caldav", "caldav") {
+        return;
+    }
+    let Some(radicale) = Radicale::start() else {
+        return;
+    };
+    let cybozu = crate::util::demo_sim();
+    let install = caldav_install(&radicale, &cybozu);
+    sync_pass(&install);
+
+    let listed: Vec<serde_json::Value> =
+        serde_json::from_str(&python_caldav(&radicale, &["list"])).expect("JSON");
+    let mut seen: Vec<(String, Option<String>, Option<String>)> = listed
+        .iter()
+        .map(|e| {
+            let text = |key: &str| e[key].as_str().map(str::to_string);
+            let repeat = cybozu
+                .company()
+                .events_of(1)
+                .any(|c| c.repeat.is_some() && Some(c.display_title()) == text("summary"));
+            if repeat {
+                (text("summary").unwrap_or_default(), None, None)
+            } else {
+                (
+                    text("summary").unwrap_or_default(),
+                    text("dtstart"),
+                    text("dtend"),
+                )
+            }
+        })
+        .collect();
+    seen.sort();
+    let mut expected: Vec<_> = cybozu.company().events_of(1).map(seen_as).collect();
+    expected.sort();
+    assert_eq!(seen, expected);
+    assert!(listed
+        .iter()
+        .all(|e| e["uid"].as_str().is_some_and(|u| u.ends_with("@dncs"))));
+
+    python_caldav(
+        &radicale,
+        &[
+            "change",
+            "python からの予定",
+            "会議:新製品キックオフ",
+            "会議:新製品キックオフ（python）",
+            "顧客へ電話",
+        ],
+    );
+    sync_pass(&install);
+    let titles: Vec<String> = cybozu
+        .company()
+        .events_of(1)
+        .map(dncs::cybozu::Event::display_title)
+        .collect();
+    assert!(
+        titles.contains(&"python からの予定".to_string()),
+        "{titles:?}"
+    );
+    assert!(
+        titles.contains(&"会議:新製品キックオフ（python）".to_string()),
+        "{titles:?}"
+    );
+    assert!(
+        !titles.contains(&"会議:新製品キックオフ".to_string()),
+        "{titles:?}"
+    );
+    assert!(!titles.contains(&"顧客へ電話".to_string()), "{titles:?}");
+    let company = cybozu.company();
+    let new = company
+        .events_of(1)
+        .find(|e| e.detail == "python からの予定")
+        .expect("arrived");
+    assert_eq!(
+        seen_as(new).1.as_deref(),
+        Some("2026-11-27T13:00:00Z"),
+        "{new:?}"
+    );
 }

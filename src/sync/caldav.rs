@@ -23,6 +23,8 @@ pub struct CalDavRemote {
     timezone: String,
     /// Resources read by the last listing: (etag, text), so an update keeps what the phone wrote.
     known: HashMap<String, (String, String)>,
+    /// This pass's own writes: href → the ETag written, `None` for a deletion.
+    own: BTreeMap<String, Option<String>>,
     now: DateTime<Utc>,
 }
 
@@ -79,6 +81,7 @@ impl CalDavRemote {
             install_id,
             timezone: config.timezone.name().to_string(),
             known: HashMap::new(),
+            own: BTreeMap::new(),
             now,
         })
     }
@@ -205,6 +208,8 @@ impl CalDavRemote {
             let text = resource(Some(&ics), &uid, event, self.now);
             match self.client.update(href, &text, &etag) {
                 Ok(written) => {
+                    self.own
+                        .insert(written.href.clone(), Some(written.etag.clone()));
                     self.known
                         .insert(written.href.clone(), (written.etag.clone(), text));
                     return Ok(Written {
@@ -253,6 +258,8 @@ impl Remote for CalDavRemote {
         let text = resource(None, &uid, event, self.now);
         match self.client.create(&self.calendar.url, &name, &text) {
             Ok(written) => {
+                self.own
+                    .insert(written.href.clone(), Some(written.etag.clone()));
                 self.known
                     .insert(written.href.clone(), (written.etag.clone(), text));
                 Ok(Written {
@@ -282,11 +289,53 @@ impl Remote for CalDavRemote {
     }
 
     fn delete(&mut self, id: &str, _etag: Option<&str>) -> Result<(), RemoteError> {
-        self.client.delete(id, None).map_err(remote_error)
+        self.client.delete(id, None).map_err(remote_error)?;
+        self.own.insert(id.to_string(), None);
+        Ok(())
     }
 
     fn side(&self) -> Side {
         Side::Caldav
+    }
+
+    /// A sync token taken before our writes would never report the deletion of an event we
+    /// created after it (RFC 6578 lets a server leave out what was created and removed since the
+    /// token; Xandikos does), and an ETag cursor would not know it: move the cursor past them.
+    fn settle_cursor(&mut self, listed: String) -> String {
+        if self.own.is_empty() {
+            return listed;
+        }
+        if !self.calendar.supports_sync {
+            // The old ctag stays, so the next pass lists again; the ETags we wrote are known.
+            let mut cursor = EtagCursor::parse(&listed);
+            for (href, etag) in &self.own {
+                match etag {
+                    Some(etag) => cursor.etags.insert(href.clone(), etag.clone()),
+                    None => cursor.etags.remove(href),
+                };
+            }
+            return cursor.text();
+        }
+        // The changes since the listed token must be exactly our writes; anything else (another
+        // client meanwhile) keeps the listed token, to be read next time.
+        match self
+            .client
+            .sync_collection(&self.calendar.url, Some(&listed))
+        {
+            Ok(result)
+                if result
+                    .changed
+                    .iter()
+                    .all(|(href, etag)| self.own.get(href) == Some(&Some(etag.clone())))
+                    && result
+                        .removed
+                        .iter()
+                        .all(|href| self.own.get(href) == Some(&None)) =>
+            {
+                result.token
+            }
+            _ => listed,
+        }
     }
 }
 

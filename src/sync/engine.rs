@@ -65,6 +65,12 @@ pub trait Remote {
     fn delete(&mut self, id: &str, etag: Option<&str>) -> Result<(), RemoteError>;
     /// Which `Side` its cursor is stored under.
     fn side(&self) -> Side;
+    /// The cursor to store after this pass's writes, given the one `list` answered. A server
+    /// whose cursor forgets what was created and deleted after it (a CalDAV sync token, an
+    /// ETag list) moves it past our own writes here, so their later deletion is seen.
+    fn settle_cursor(&mut self, listed: String) -> String {
+        listed
+    }
 }
 
 /// Why a pass could not run for a user.
@@ -259,9 +265,10 @@ impl Pass<'_> {
                 outcome.counts.conflicts += 1;
             }
         }
-        if let Some(cursor) = &snapshot.cursor {
+        if let Some(cursor) = snapshot.cursor.clone() {
+            let cursor = self.remote.settle_cursor(cursor);
             self.store
-                .set_cursor(self.user_id, self.remote.side(), cursor, self.now)?;
+                .set_cursor(self.user_id, self.remote.side(), &cursor, self.now)?;
         }
         Ok(outcome)
     }
