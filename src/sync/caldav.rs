@@ -13,7 +13,7 @@ use super::plan::RemoteItem;
 use crate::caldav::{Account, CalDavError, CalendarInfo, Client};
 use crate::config::Config;
 use crate::google::calendar::event_id_for;
-use crate::store::{Side, Store, UserId, SETTING_INSTALL_ID};
+use crate::store::{Side, Store, UserId};
 
 /// A user's CalDAV calendar.
 pub struct CalDavRemote {
@@ -70,11 +70,7 @@ impl CalDavRemote {
         let calendar = client
             .find_calendar(&user.caldav_url)
             .map_err(remote_error)?;
-        let install_id = store
-            .setting_or_insert_with(SETTING_INSTALL_ID, || {
-                crate::secret::random_token(16).unwrap_or_else(|_| user_id.to_string())
-            })
-            .map_err(failed)?;
+        let install_id = super::engine::install_id(store, user_id)?;
         Ok(Self {
             client,
             calendar,

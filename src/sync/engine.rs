@@ -73,6 +73,16 @@ pub trait Remote {
     }
 }
 
+/// This installation's id, made on first use: remote ids derived from it (Google event ids,
+/// CalDAV resource names) stay the same across passes and never collide with another install's.
+pub fn install_id(store: &Store, user_id: UserId) -> Result<String, RemoteError> {
+    store
+        .setting_or_insert_with(crate::store::SETTING_INSTALL_ID, || {
+            crate::secret::random_token(16).unwrap_or_else(|_| user_id.to_string())
+        })
+        .map_err(|e| RemoteError::Failed(e.to_string()))
+}
+
 /// Why a pass could not run for a user.
 #[derive(Debug, thiserror::Error)]
 pub enum PassError {

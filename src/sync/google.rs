@@ -14,7 +14,7 @@ use crate::google::event::{
     Visibility as GoogleVisibility,
 };
 use crate::google::{token, GoogleError};
-use crate::store::{GoogleClient, Side, Store, StoreError, UserId, SETTING_INSTALL_ID};
+use crate::store::{GoogleClient, Side, Store, StoreError, UserId};
 
 pub const PROP_CYBOZU_ID: &str = "dncsCybozuId";
 pub const PROP_CYBOZU_VERSION: &str = "dncsCybozuVersion";
@@ -146,11 +146,7 @@ impl GoogleRemote {
         } else {
             user.calendar_id.trim().to_string()
         };
-        let install_id = store
-            .setting_or_insert_with(SETTING_INSTALL_ID, || {
-                crate::secret::random_token(16).unwrap_or_else(|_| user_id.to_string())
-            })
-            .map_err(failed)?;
+        let install_id = super::engine::install_id(store, user_id)?;
         let calendar = Calendar::new(
             agent.clone(),
             &config.google_api_base,
