@@ -51,6 +51,9 @@ fn serve_demo(port: u16) -> ExitCode {
         return ExitCode::FAILURE;
     };
     if let Some(dir) = program.parent() {
+        if std::env::var_os("CARGO").is_some() {
+            say!("Building the dncs CGI and dncs-sync (cargo build)…");
+        }
         if let Err(e) = build_siblings_with_cargo(dir) {
             eprintln!("dncs-dev: {e}");
             return ExitCode::FAILURE;
