@@ -2,181 +2,16 @@
 //! port with its own storage, and the sync engine against Radicale and Xandikos; each skipped
 //! with a message when its server is not installed.
 
-use std::net::{TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
 
-use base64::Engine as _;
 use dncs::caldav::{Account, CalDavError, Client};
-use dncs::http::RetryPolicy;
 use ureq::http;
 
+use crate::caldav_harness::{
+    caldav_install, calendar_events, event, free_port, python_has, sync_pass, wait_listening,
+    DavServer, Radicale, PASSWORD, USER,
+};
 use crate::util::{agent, utc};
-
-const USER: &str = "alice";
-const PASSWORD: &str = "wonder land";
-
-/// A CalDAV server started by a test: where it listens and where its calendar is.
-trait DavServer {
-    fn port(&self) -> u16;
-
-    /// The calendar's path, with a trailing slash.
-    fn calendar_path(&self) -> String;
-
-    fn root(&self) -> String {
-        format!("http://127.0.0.1:{}/", self.port())
-    }
-
-    fn calendar(&self) -> String {
-        format!("http://127.0.0.1:{}{}", self.port(), self.calendar_path())
-    }
-
-    fn client(&self, base_url: &str) -> Client {
-        self.client_with(base_url, PASSWORD)
-    }
-
-    fn client_with(&self, base_url: &str, password: &str) -> Client {
-        Client::new(
-            agent(),
-            Account {
-                base_url: base_url.into(),
-                username: USER.into(),
-                password: password.into(),
-            },
-        )
-        .with_retry(RetryPolicy::quick())
-    }
-
-    /// Another client's request, straight through ureq; answers the status.
-    fn raw(&self, method: &str, path: &str, headers: &[(&str, &str)], body: &str) -> u16 {
-        let auth = base64::engine::general_purpose::STANDARD.encode(format!("{USER}:{PASSWORD}"));
-        let mut builder = http::Request::builder()
-            .method(http::Method::from_bytes(method.as_bytes()).expect("method"))
-            .uri(format!("http://127.0.0.1:{}{path}", self.port()))
-            .header("Authorization", format!("Basic {auth}"));
-        for (name, value) in headers {
-            builder = builder.header(*name, *value);
-        }
-        let agent = agent();
-        let request = agent
-            .configure_request(builder.body(body.as_bytes()).expect("request"))
-            .allow_non_standard_methods(true)
-            .build();
-        agent.run(request).expect("raw request").status().as_u16()
-    }
-}
-
-/// Whether python3 can import `module`; says so (with how to install it) when not.
-fn python_has(module: &str, package: &str) -> bool {
-    let installed = Command::new("python3")
-        .args(["-c", &format!("import {module}")])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !installed {
-        eprintln!("skipped: {package} is not installed (python3 -m pip install {package})");
-    }
-    installed
-}
-
-/// Waits until `port` accepts connections (or `child` exits, or 20 s pass).
-fn wait_listening(name: &str, child: &mut Child, port: u16) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "{name} did not listen");
-        if let Ok(Some(status)) = child.try_wait() {
-            panic!("{name} exited: {status}");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("free port")
-        .port()
-}
-
-/// A Radicale server with one user and one calendar (`/alice/work/`, named "Work").
-struct Radicale {
-    child: Child,
-    port: u16,
-    _storage: tempfile::TempDir,
-}
-
-impl Radicale {
-    /// `None` (after saying so) when Radicale is not installed here.
-    fn start() -> Option<Self> {
-        if !python_has("radicale", "radicale") {
-            return None;
-        }
-        let storage = tempfile::tempdir().expect("tempdir");
-        let port = free_port();
-        let users = storage.path().join("users");
-        std::fs::write(&users, format!("{USER}:{PASSWORD}\n")).expect("htpasswd");
-        let config = storage.path().join("config");
-        std::fs::write(
-            &config,
-            format!(
-                "[server]\nhosts = 127.0.0.1:{port}\n\
-                 [auth]\ntype = htpasswd\nhtpasswd_filename = {}\nhtpasswd_encryption = plain\ndelay = 0\n\
-                 [storage]\nfilesystem_folder = {}\n\
-                 [web]\ntype = none\n\
-                 [logging]\nlevel = warning\n",
-                users.display(),
-                storage.path().join("collections").display()
-            ),
-        )
-        .expect("config");
-        let child = Command::new("python3")
-            .args(["-m", "radicale", "--config"])
-            .arg(&config)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("radicale starts");
-        let mut server = Radicale {
-            child,
-            port,
-            _storage: storage,
-        };
-        wait_listening("Radicale", &mut server.child, port);
-        let mkcalendar = r#"<?xml version="1.0" encoding="utf-8"?>
-<C:mkcalendar xmlns:D="DAV:" xmlns:C="urn:ietf:params:xml:ns:caldav">
-  <D:set><D:prop><D:displayname>Work</D:displayname></D:prop></D:set>
-</C:mkcalendar>"#;
-        let status = server.raw("MKCALENDAR", "/alice/work/", &[], mkcalendar);
-        assert_eq!(status, 201, "MKCALENDAR");
-        Some(server)
-    }
-}
-
-impl DavServer for Radicale {
-    fn port(&self) -> u16 {
-        self.port
-    }
-
-    fn calendar_path(&self) -> String {
-        "/alice/work/".into()
-    }
-}
-
-impl Drop for Radicale {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn event(uid: &str, summary: &str, start: &str) -> String {
-    format!(
-        "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//dncs tests//EN\r\nBEGIN:VEVENT\r\nUID:{uid}\r\n\
-         DTSTAMP:20260101T000000Z\r\nDTSTART:{start}\r\nDURATION:PT1H\r\nSUMMARY:{summary}\r\n\
-         END:VEVENT\r\nEND:VCALENDAR\r\n"
-    )
-}
 
 #[test]
 fn discovery_from_the_server_root_and_from_the_calendar() {
@@ -424,87 +259,12 @@ fn a_malformed_multistatus_is_malformed() {
 
 // The sync engine with CalDAV as the target ------------------------------------------------------
 
-/// An install folder whose takahashi syncs the demo company with the server's calendar.
-fn caldav_install(
-    server: &dyn DavServer,
-    cybozu: &dncs::sim::cybozu::CybozuSim,
-) -> tempfile::TempDir {
-    let dir = tempfile::tempdir().expect("install folder");
-    let bin = dir.path().join("bin");
-    std::fs::create_dir(&bin).expect("bin");
-    std::fs::write(
-        bin.join("dncs.ini"),
-        format!("CYBOZU_URL={}\nDATA_DIR=../data\n", cybozu.url()),
-    )
-    .expect("ini");
-    let store = dncs::store::open_data_folder(&dir.path().join("data")).expect("data");
-    let now = utc("2026-11-25T01:00:00Z");
-    store
-        .upsert_user(1, "takahashi", "高橋 健太", now)
-        .expect("user");
-    store
-        .set_cybozu_password(1, "takahashi", now)
-        .expect("password");
-    store.set_enabled(1, true, now).expect("enabled");
-    store.set_sync_on(1, true, now).expect("sync on");
-    store
-        .set_target_and_calendar(1, dncs::store::Target::Caldav, "", now)
-        .expect("target");
-    store
-        .set_caldav_account(1, &server.calendar(), USER, Some(PASSWORD), now)
-        .expect("caldav account");
-    dir
-}
-
-fn sync_pass(install: &tempfile::TempDir) {
-    let output = Command::new(env!("CARGO_BIN_EXE_dncs-sync"))
-        .args(["run", "--user", "takahashi"])
-        .env("DNCS_INI", install.path().join("bin").join("dncs.ini"))
-        .env("DNCS_NOW", "2026-11-25T10:00:00+09:00")
-        .output()
-        .expect("dncs-sync runs");
-    assert!(
-        output.status.success() && output.stderr.is_empty(),
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-}
-
-/// The calendar's events by href: (etag, SUMMARY, text).
-fn calendar_events(server: &dyn DavServer) -> Vec<(String, String, String, String)> {
-    let client = server.client(&server.calendar());
-    let hrefs: Vec<String> = client
-        .list_etags(&server.calendar(), None)
-        .expect("listing")
-        .into_iter()
-        .map(|(href, _)| href)
-        .collect();
-    client
-        .multiget(&server.calendar(), &hrefs)
-        .expect("multiget")
-        .into_iter()
-        .map(|r| {
-            let summary = dncs::ical::parse(&r.ics)
-                .ok()
-                .and_then(|c| {
-                    c.children
-                        .iter()
-                        .find(|v| v.name == "VEVENT")
-                        .and_then(|v| v.text("SUMMARY"))
-                })
-                .unwrap_or_default();
-            (r.href, r.etag, summary, r.ics)
-        })
-        .collect()
-}
-
 /// The real `dncs-sync run --user takahashi` between the demo company and `server`'s calendar:
 /// the first pass copies every Cybozu event once; another client's new event, edit and deletion
 /// reach Cybozu on the second; a third finds nothing to do.
 fn copies_both_ways_and_then_rests(server: &dyn DavServer) {
     let cybozu = crate::util::demo_sim();
-    let install = caldav_install(server, &cybozu);
+    let install = caldav_install(server, &cybozu, "");
     sync_pass(&install);
     let mut mine: Vec<String> = cybozu
         .company()
@@ -903,7 +663,7 @@ fn the_python_caldav_client_sees_our_copies_and_its_changes_reach_cybozu() {
         return;
     };
     let cybozu = crate::util::demo_sim();
-    let install = caldav_install(&radicale, &cybozu);
+    let install = caldav_install(&radicale, &cybozu, "");
     sync_pass(&install);
 
     let listed: Vec<serde_json::Value> =

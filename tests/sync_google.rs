@@ -25,19 +25,19 @@ use crate::util::{date, google_event, utc};
 /// The Google account of the linked user.
 const ACCOUNT: &str = "takahashi@example.com";
 /// takahashi's Cybozu user id (and the store's user id).
-const TAKAHASHI: u64 = 1;
+pub(crate) const TAKAHASHI: u64 = 1;
 const USER: i64 = 1;
 /// The pinned clock of every pass.
 const NOW: &str = "2026-11-25T10:00:00+09:00";
 /// The demo events takahashi takes part in (ids of `seed::demo`).
-const KICKOFF: u64 = 1;
-const VISIT: u64 = 2;
-const HOLIDAY: u64 = 3;
-const TRIP: u64 = 4;
-const WEEKLY: u64 = 5;
-const TENTATIVE: u64 = 6;
-const CALL: u64 = 7;
-const DEMO_EVENTS: usize = 7;
+pub(crate) const KICKOFF: u64 = 1;
+pub(crate) const VISIT: u64 = 2;
+pub(crate) const HOLIDAY: u64 = 3;
+pub(crate) const TRIP: u64 = 4;
+pub(crate) const WEEKLY: u64 = 5;
+pub(crate) const TENTATIVE: u64 = 6;
+pub(crate) const CALL: u64 = 7;
+pub(crate) const DEMO_EVENTS: usize = 7;
 
 /// An install folder, both simulators and a user linked to Google.
 struct Harness {
@@ -257,7 +257,12 @@ fn stdout(output: &Output) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
-fn timed_event(detail: &str, users: &[u64], start: DateTime<Utc>, minutes: i64) -> Event {
+pub(crate) fn timed_event(
+    detail: &str,
+    users: &[u64],
+    start: DateTime<Utc>,
+    minutes: i64,
+) -> Event {
     let mut event = Event::new("Asia/Tokyo");
     event.detail = detail.into();
     event.members = users.iter().map(|id| Member::User(*id)).collect();

@@ -102,6 +102,8 @@ impl PassError {
                 "サイボウズ Office のパスワードが変更されました。同期設定画面に再ログインしてください".into()
             }
             Self::Cybozu(e) => format!("サイボウズ Office から読み込めなかったため、この同期では何も変更していません（{e}）"),
+            // The CalDAV target says in its own sentence what to check (no 「認証」 there).
+            Self::Remote(RemoteError::NeedsRelink(why)) if why.starts_with("CalDAV") => why.clone(),
             Self::Remote(RemoteError::NeedsRelink(_)) => {
                 "Google カレンダーとの連携が取り消されています。同期設定画面で「認証」を押して連携し直してください".into()
             }

@@ -1,0 +1,642 @@
+//! End to end: the real `dncs-sync run --user takahashi` between the simulated Cybozu Office
+//! (the demo company) and a real Radicale calendar, the Google scenarios of `sync_google` again
+//! with a CalDAV target. After each pass both sides are read back: the company of the simulator
+//! and the calendar's resources, parsed with `dncs::ical::parse`. Each test is skipped (with a
+//! printed line) when Radicale is not installed.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::process::Output;
+
+use chrono::NaiveTime;
+use dncs::cybozu::{Event, EventType, Member, PublicType, RepeatCondition, RepeatInfo, RepeatKind};
+use dncs::ical::{escape_text, Component, Property};
+use dncs::sim::cybozu::CybozuSim;
+use dncs::store::{open_data_folder, HistoryEntry, Store};
+
+use crate::caldav_harness::{
+    caldav_install, calendar_events, sync_pass, sync_pass_output, DavServer, Radicale, USER,
+};
+use crate::sync_google::{
+    timed_event, CALL, DEMO_EVENTS, HOLIDAY, KICKOFF, TAKAHASHI, TENTATIVE, TRIP, VISIT, WEEKLY,
+};
+use crate::util::{date, demo_sim, utc};
+
+/// The store's id of takahashi.
+const STORE_USER: i64 = 1;
+
+/// One resource of the calendar: where it is, its ETag, its text and its master VEVENT.
+#[derive(Debug, Clone, PartialEq)]
+struct Resource {
+    href: String,
+    etag: String,
+    ics: String,
+    vevent: Component,
+}
+
+impl Resource {
+    fn value(&self, name: &str) -> Option<String> {
+        self.vevent.property(name).map(|p| p.value.clone())
+    }
+
+    fn summary(&self) -> Option<String> {
+        self.vevent.text("SUMMARY")
+    }
+
+    fn cybozu_id(&self) -> Option<u64> {
+        self.value("X-DNCS-CYBOZU-ID")?.trim().parse().ok()
+    }
+
+    /// The text with the master VEVENT changed by `edit` (as another client would write it).
+    fn edited(&self, edit: impl FnOnce(&mut Component)) -> String {
+        let mut calendar = dncs::ical::parse(&self.ics).expect("parses");
+        let vevent = calendar
+            .children
+            .iter_mut()
+            .find(|c| c.name == "VEVENT")
+            .expect("a VEVENT");
+        edit(vevent);
+        calendar.to_text()
+    }
+}
+
+/// A Radicale, the demo company and an install folder whose takahashi syncs the two.
+struct Dav {
+    radicale: Radicale,
+    sim: CybozuSim,
+    install: tempfile::TempDir,
+}
+
+impl Dav {
+    /// `None` (after saying so) when Radicale is not installed; `ini` is added to dncs.ini.
+    fn start(ini: &str) -> Option<Self> {
+        let radicale = Radicale::start()?;
+        let sim = demo_sim();
+        let install = caldav_install(&radicale, &sim, ini);
+        Some(Self {
+            radicale,
+            sim,
+            install,
+        })
+    }
+
+    fn store(&self) -> Store {
+        open_data_folder(&self.install.path().join("data")).expect("data folder")
+    }
+
+    /// One pass that must say nothing on stderr.
+    fn pass(&self) {
+        sync_pass(&self.install);
+    }
+
+    /// One pass that may skip takahashi with a sentence.
+    fn pass_output(&self) -> Output {
+        sync_pass_output(&self.install)
+    }
+
+    /// takahashi's Cybozu events, by id.
+    fn cybozu(&self) -> BTreeMap<u64, Event> {
+        self.sim
+            .company()
+            .events_of(TAKAHASHI)
+            .filter_map(|e| Some((e.id?, e.clone())))
+            .collect()
+    }
+
+    /// The calendar's resources, by href.
+    fn resources(&self) -> Vec<Resource> {
+        let mut found: Vec<Resource> = calendar_events(&self.radicale)
+            .into_iter()
+            .map(|(href, etag, _, ics)| {
+                let calendar = dncs::ical::parse(&ics)
+                    .unwrap_or_else(|e| panic!("{href} does not parse: {e:?}\n{ics}"));
+                let vevent = calendar
+                    .children
+                    .iter()
+                    .find(|c| c.name == "VEVENT" && c.property("RECURRENCE-ID").is_none())
+                    .cloned()
+                    .unwrap_or_else(|| panic!("{href} has no VEVENT"));
+                Resource {
+                    href,
+                    etag,
+                    ics,
+                    vevent,
+                }
+            })
+            .collect();
+        found.sort_by(|a, b| a.href.cmp(&b.href));
+        found
+    }
+
+    /// The resource copying a Cybozu event; fails if there are several.
+    fn copy_of(&self, cybozu_id: u64) -> Option<Resource> {
+        let copies: Vec<Resource> = self
+            .resources()
+            .into_iter()
+            .filter(|r| r.cybozu_id() == Some(cybozu_id))
+            .collect();
+        assert!(copies.len() <= 1, "{} copies of {cybozu_id}", copies.len());
+        copies.into_iter().next()
+    }
+
+    /// Another client writes `ics` over `href` (guarded by `etag`).
+    fn put(&self, href: &str, etag: &str, ics: &str) {
+        let status = self.radicale.raw(
+            "PUT",
+            href,
+            &[
+                ("Content-Type", "text/calendar; charset=utf-8"),
+                ("If-Match", etag),
+            ],
+            ics,
+        );
+        assert!(matches!(status, 200 | 201 | 204), "PUT {href}: {status}");
+    }
+
+    /// Another client adds a resource.
+    fn put_new(&self, name: &str, ics: &str) {
+        let status = self.radicale.raw(
+            "PUT",
+            &format!("{}{name}", self.radicale.calendar_path()),
+            &[
+                ("Content-Type", "text/calendar; charset=utf-8"),
+                ("If-None-Match", "*"),
+            ],
+            ics,
+        );
+        assert_eq!(status, 201, "PUT {name}");
+    }
+
+    /// Another client deletes a resource.
+    fn delete(&self, href: &str) {
+        let status = self.radicale.raw("DELETE", href, &[], "");
+        assert!(matches!(status, 200 | 204), "DELETE {href}: {status}");
+    }
+
+    /// Another client changes the SUMMARY of a resource.
+    fn retitle(&self, resource: &Resource, summary: &str) {
+        let text = resource.edited(|v| v.set(Property::new("SUMMARY", escape_text(summary))));
+        self.put(&resource.href, &resource.etag, &text);
+    }
+
+    /// 同期履歴, newest first.
+    fn history(&self) -> Vec<HistoryEntry> {
+        self.store()
+            .history_page(STORE_USER, 0, 100)
+            .expect("history")
+            .entries
+    }
+
+    fn newest_errors(&self) -> String {
+        self.history()
+            .into_iter()
+            .next()
+            .expect("a 同期履歴 entry")
+            .errors
+            .join("\n")
+    }
+
+    /// What both sides hold, to compare before and after a pass that must change nothing.
+    fn both_sides(&self) -> (BTreeMap<u64, Event>, Vec<Resource>) {
+        (self.cybozu(), self.resources())
+    }
+
+    fn assert_quiet_pass(&self) {
+        let before = self.both_sides();
+        self.pass();
+        assert_eq!(self.both_sides(), before, "a quiet pass changes nothing");
+    }
+
+    /// Each Cybozu event has exactly one resource and each resource a Cybozu event, and the
+    /// mapping says the same.
+    fn assert_in_step(&self) {
+        let cybozu = self.cybozu();
+        let mut copies: BTreeMap<u64, usize> = BTreeMap::new();
+        for resource in self.resources() {
+            let id = resource
+                .cybozu_id()
+                .unwrap_or_else(|| panic!("a resource without a Cybozu id: {}", resource.ics));
+            *copies.entry(id).or_default() += 1;
+        }
+        let duplicated: Vec<_> = copies.iter().filter(|(_, n)| **n > 1).collect();
+        assert!(duplicated.is_empty(), "duplicated: {duplicated:?}");
+        assert_eq!(
+            copies.keys().copied().collect::<BTreeSet<_>>(),
+            cybozu.keys().copied().collect::<BTreeSet<_>>(),
+            "resources ↔ Cybozu events"
+        );
+        let mapped: BTreeSet<u64> = self
+            .store()
+            .mappings_for_user(STORE_USER)
+            .expect("mappings")
+            .iter()
+            .map(|m| m.cybozu_id as u64)
+            .collect();
+        assert_eq!(mapped, cybozu.keys().copied().collect(), "the mapping");
+    }
+}
+
+/// A resource as another client writes it: times as iCalendar values (`20261124T050000Z`).
+fn vevent(uid: &str, summary: &str, start: &str, end: &str, extra: &str) -> String {
+    format!(
+        "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//dncs tests//EN\r\nBEGIN:VEVENT\r\nUID:{uid}\r\n\
+         DTSTAMP:20261101T000000Z\r\nDTSTART:{start}\r\nDTEND:{end}\r\nSUMMARY:{summary}\r\n\
+         {extra}END:VEVENT\r\nEND:VCALENDAR\r\n"
+    )
+}
+
+fn date_param(resource: &Resource, name: &str) -> (Option<String>, Option<String>) {
+    let property = resource.vevent.property(name);
+    (
+        property.and_then(|p| p.param("VALUE").map(str::to_string)),
+        property.map(|p| p.value.clone()),
+    )
+}
+
+// 1 ------------------------------------------------------------------------------------------
+
+#[test]
+fn every_kind_of_event_is_mapped_as_designed() {
+    let Some(h) = Dav::start("") else {
+        return;
+    };
+    let mut qualified = timed_event("人事面談", &[TAKAHASHI], utc("2026-11-26T06:00:00Z"), 30);
+    qualified.public_type = PublicType::Qualified;
+    let qualified = h.sim.company().insert_event(qualified);
+    h.pass();
+    h.assert_in_step();
+
+    let day = |d: &str| (Some("DATE".to_string()), Some(d.to_string()));
+    let holiday = h.copy_of(HOLIDAY).expect("all-day copy");
+    assert_eq!(date_param(&holiday, "DTSTART"), day("20261127"));
+    assert_eq!(
+        date_param(&holiday, "DTEND"),
+        day("20261128"),
+        "end exclusive"
+    );
+
+    let trip = h.copy_of(TRIP).expect("banner copy");
+    assert_eq!(date_param(&trip, "DTSTART"), day("20261125"));
+    assert_eq!(date_param(&trip, "DTEND"), day("20261128"));
+    assert_eq!(trip.value("TRANSP").as_deref(), Some("TRANSPARENT"));
+
+    for id in [VISIT, qualified] {
+        let copy = h.copy_of(id).expect("copy");
+        assert_eq!(copy.value("CLASS").as_deref(), Some("PRIVATE"), "{id}");
+    }
+    assert_eq!(
+        h.sim.company().events[&qualified].public_type,
+        PublicType::Qualified,
+        "the Cybozu side keeps its 公開先"
+    );
+
+    let tentative = h.copy_of(TENTATIVE).expect("仮予定 copy");
+    assert_eq!(tentative.value("STATUS").as_deref(), Some("TENTATIVE"));
+    assert_eq!(tentative.value("TRANSP").as_deref(), Some("TRANSPARENT"));
+
+    let call = h.copy_of(CALL).expect("start_only copy");
+    assert_eq!(call.value("DTSTART").as_deref(), Some("20261124T000000Z"));
+    assert_eq!(call.value("DTEND"), call.value("DTSTART"), "end = start");
+
+    // Another client's edit of the 仮予定 is not written back, and 同期履歴 says so.
+    let before = h.cybozu()[&TENTATIVE].clone();
+    h.retitle(&tentative, "会議:来期予算の検討（確定）");
+    h.pass();
+    assert_eq!(h.cybozu()[&TENTATIVE], before);
+    let errors = h.newest_errors();
+    assert!(errors.contains("仮予定"), "{errors}");
+    assert!(errors.contains("反映しません"), "{errors}");
+}
+
+// 2 ------------------------------------------------------------------------------------------
+
+#[test]
+fn a_weekly_repeat_is_one_resource_with_its_exclusion_and_deletes_whole() {
+    let Some(h) = Dav::start("") else {
+        return;
+    };
+    let mut own = Event::new("Asia/Tokyo");
+    own.detail = "朝の個人作業".into();
+    own.members = vec![Member::User(TAKAHASHI)];
+    own.event_type = EventType::Repeat;
+    own.repeat = Some(RepeatInfo {
+        condition: RepeatCondition {
+            kind: RepeatKind::Week,
+            start_date: date("2026-11-24"),
+            end_date: Some(date("2027-03-30")),
+            start_time: NaiveTime::from_hms_opt(8, 0, 0),
+            end_time: NaiveTime::from_hms_opt(8, 30, 0),
+            day: None,
+            week: Some(2),
+        },
+        exclusions: Vec::new(),
+    });
+    let own = h.sim.company().insert_event(own);
+    h.pass();
+    h.assert_in_step();
+
+    let weekly = h.copy_of(WEEKLY).expect("series copy");
+    let series = h
+        .resources()
+        .iter()
+        .filter(|r| r.summary().as_deref() == Some("会議:週次定例"))
+        .count();
+    assert_eq!(series, 1, "one resource for the whole series");
+    let rrule = weekly.value("RRULE").unwrap_or_default();
+    assert!(rrule.starts_with("FREQ=WEEKLY"), "{}", weekly.ics);
+    let exdates: Vec<String> = weekly
+        .vevent
+        .properties_named("EXDATE")
+        .map(|p| p.value.clone())
+        .collect();
+    assert!(
+        exdates.iter().any(|v| v.contains("20261130")),
+        "the skipped week: {}",
+        weekly.ics
+    );
+
+    // Deleted in Cybozu (the whole series): gone from the calendar.
+    h.sim.company().events.remove(&WEEKLY);
+    h.pass();
+    assert!(h.copy_of(WEEKLY).is_none());
+
+    // Deleted by another client (the whole series, takahashi's own): gone from Cybozu.
+    let own_copy = h.copy_of(own).expect("copy");
+    assert!(own_copy.value("RRULE").is_some(), "{}", own_copy.ics);
+    h.delete(&own_copy.href);
+    h.pass();
+    assert!(!h.sim.company().events.contains_key(&own));
+    h.assert_in_step();
+    h.assert_quiet_pass();
+}
+
+// 3 ------------------------------------------------------------------------------------------
+
+/// Edits the visit on both sides between passes under `CONFLICT=policy`; answers 同期履歴.
+fn conflict(policy: &str) -> Option<(Dav, String)> {
+    let h = Dav::start(&format!("CONFLICT={policy}\n"))?;
+    h.pass();
+    let copy = h.copy_of(VISIT).expect("copy");
+    h.retitle(&copy, "来客:スマホで変更");
+    h.sim
+        .company()
+        .edit_event(VISIT, |e| e.detail = "サイボウズで変更".into());
+    h.pass();
+    let errors = h.newest_errors();
+    Some((h, errors))
+}
+
+fn assert_both_say(h: &Dav, detail: &str) {
+    assert_eq!(h.cybozu()[&VISIT].detail, detail);
+    assert_eq!(
+        h.copy_of(VISIT).and_then(|r| r.summary()),
+        Some(format!("来客:{detail}"))
+    );
+}
+
+#[test]
+fn a_conflict_under_conflict_cybozu_keeps_the_cybozu_edit() {
+    let Some((h, errors)) = conflict("cybozu") else {
+        return;
+    };
+    assert_both_say(&h, "サイボウズで変更");
+    assert!(
+        errors.contains("サイボウズ Office の内容を優先しました"),
+        "{errors}"
+    );
+    assert_eq!(h.history()[0].counts.conflicts, 1);
+    h.assert_in_step();
+    h.assert_quiet_pass();
+}
+
+#[test]
+fn a_conflict_under_conflict_remote_keeps_the_other_clients_edit() {
+    let Some((h, errors)) = conflict("remote") else {
+        return;
+    };
+    assert_both_say(&h, "スマホで変更");
+    assert!(
+        errors.contains("カレンダー側の内容を優先しました"),
+        "{errors}"
+    );
+    assert_eq!(h.history()[0].counts.conflicts, 1);
+    h.assert_in_step();
+    h.assert_quiet_pass();
+}
+
+// 4 ------------------------------------------------------------------------------------------
+
+#[test]
+fn a_shared_event_deleted_by_another_client_is_only_left() {
+    let Some(h) = Dav::start("") else {
+        return;
+    };
+    h.pass();
+    let copy = h.copy_of(KICKOFF).expect("copy");
+    h.delete(&copy.href);
+    h.pass();
+    let kickoff = h
+        .sim
+        .company()
+        .events
+        .get(&KICKOFF)
+        .cloned()
+        .expect("the others keep it");
+    assert!(!kickoff.has_user(TAKAHASHI), "takahashi left it");
+    assert!(
+        kickoff.has_user(2) && kickoff.has_user(3),
+        "sato and suzuki keep it"
+    );
+    assert!(
+        kickoff.facility_ids().next().is_some(),
+        "the room stays booked"
+    );
+    assert!(h.copy_of(KICKOFF).is_none(), "not copied back");
+    h.assert_in_step();
+    h.assert_quiet_pass();
+}
+
+// 5 ------------------------------------------------------------------------------------------
+
+/// Changes waiting on both sides that a skipped pass must not carry over.
+fn changes_on_both_sides(h: &Dav) {
+    let copy = h.copy_of(CALL).expect("copy");
+    h.retitle(&copy, "スマホで変更（同期されないはず）");
+    h.sim
+        .company()
+        .edit_event(VISIT, |e| e.detail = "変更（同期されないはず）".into());
+}
+
+#[test]
+fn a_changed_cybozu_password_changes_nothing_and_says_so() {
+    let Some(h) = Dav::start("") else {
+        return;
+    };
+    h.pass();
+    changes_on_both_sides(&h);
+    for account in &mut h.sim.company().accounts {
+        if account.login == "takahashi" {
+            account.password = "新しいパスワード".into();
+        }
+    }
+    let before = h.both_sides();
+    h.pass_output();
+    assert_eq!(h.both_sides(), before, "nothing changed on either side");
+    let errors = h.newest_errors();
+    assert!(
+        errors.contains(
+            "サイボウズ Office のパスワードが変更されました。同期設定画面に再ログインしてください"
+        ),
+        "{errors}"
+    );
+}
+
+#[test]
+fn a_wrong_caldav_password_skips_the_pass_and_says_so() {
+    let Some(h) = Dav::start("") else {
+        return;
+    };
+    h.pass();
+    changes_on_both_sides(&h);
+    h.store()
+        .set_caldav_account(
+            STORE_USER,
+            &h.radicale.calendar(),
+            USER,
+            Some("not the password"),
+            utc("2026-11-25T01:00:00Z"),
+        )
+        .expect("changed");
+    let before = h.both_sides();
+    let mappings = h.store().mappings_for_user(STORE_USER).expect("read");
+    let output = h.pass_output();
+    assert_eq!(h.both_sides(), before, "nothing changed on either side");
+    assert_eq!(
+        h.store().mappings_for_user(STORE_USER).expect("read"),
+        mappings
+    );
+    let said = format!(
+        "{}{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr),
+        h.newest_errors()
+    );
+    assert!(
+        said.contains("CalDAV のユーザー名またはパスワードが受け付けられません"),
+        "{said}"
+    );
+    // Not the Google sentence (「認証」 is no button of a CalDAV user).
+    assert!(!said.contains("Google"), "{said}");
+}
+
+// 6 ------------------------------------------------------------------------------------------
+
+#[test]
+fn the_first_pass_adopts_existing_copies_before_it_copies() {
+    let Some(h) = Dav::start("") else {
+        return;
+    };
+    // A copy an earlier installation made, with the Cybozu id…
+    h.put_new(
+        "old-visit.ics",
+        &vevent(
+            "old-visit",
+            "来客:株式会社サンプル 山田様",
+            "20261124T050000Z",
+            "20261124T060000Z",
+            &format!("X-DNCS-CYBOZU-ID:{VISIT}\r\n"),
+        ),
+    );
+    // …a copy that matches only by time and title…
+    h.put_new(
+        "old-kickoff.ics",
+        &vevent(
+            "old-kickoff",
+            "会議:新製品キックオフ",
+            "20261123T010000Z",
+            "20261123T023000Z",
+            "",
+        ),
+    );
+    // …and the user's own event.
+    h.put_new(
+        "gym.ics",
+        &vevent("gym", "ジム", "20261126T100000Z", "20261126T110000Z", ""),
+    );
+    h.pass();
+
+    let cybozu = h.cybozu();
+    assert_eq!(cybozu.len(), DEMO_EVENTS + 1, "{cybozu:?}");
+    assert_eq!(
+        cybozu.values().filter(|e| e.detail == "ジム").count(),
+        1,
+        "the personal event reached Cybozu once"
+    );
+    let resources = h.resources();
+    assert_eq!(resources.len(), DEMO_EVENTS + 1, "{resources:#?}");
+    h.assert_in_step();
+    let adopted: BTreeSet<String> = [VISIT, KICKOFF]
+        .iter()
+        .map(|id| h.copy_of(*id).expect("copy").href)
+        .collect();
+    assert!(
+        adopted.iter().any(|href| href.ends_with("/old-visit.ics"))
+            && adopted
+                .iter()
+                .any(|href| href.ends_with("/old-kickoff.ics")),
+        "the existing copies were taken, not copied again: {adopted:?}"
+    );
+    let entry = &h.history()[0];
+    assert_eq!(entry.counts.adopted, 2);
+    assert_eq!(entry.counts.remote_created as usize, DEMO_EVENTS - 2);
+    assert_eq!(entry.counts.cybozu_created, 1);
+    h.assert_quiet_pass();
+}
+
+// 7 ------------------------------------------------------------------------------------------
+
+#[test]
+fn the_mass_deletion_guard_stops_the_pass_and_the_calendar_keeps_everything() {
+    let Some(h) = Dav::start("") else {
+        return;
+    };
+    for n in 0..30 {
+        h.sim.company().insert_event(timed_event(
+            &format!("作業 {n:03}"),
+            &[TAKAHASHI],
+            utc("2026-11-30T00:00:00Z") + chrono::Duration::hours(n * 3),
+            60,
+        ));
+    }
+    h.pass();
+    assert_eq!(h.resources().len(), DEMO_EVENTS + 30);
+    h.assert_in_step();
+    let doomed: Vec<u64> = h
+        .cybozu()
+        .values()
+        .filter(|e| e.detail.starts_with("作業"))
+        .filter_map(|e| e.id)
+        .take(25)
+        .collect();
+    for id in &doomed {
+        h.sim.company().events.remove(id);
+    }
+    let before = h.resources();
+    let output = h.pass_output();
+    assert_eq!(h.resources(), before, "the calendar keeps everything");
+    assert_eq!(
+        h.store().mappings_for_user(STORE_USER).expect("read").len(),
+        DEMO_EVENTS + 30
+    );
+    assert_eq!(
+        h.cybozu().len(),
+        DEMO_EVENTS + 5,
+        "nothing came back to Cybozu"
+    );
+    let errors = h.newest_errors();
+    assert!(
+        errors.contains("安全のためこの同期を中止しました"),
+        "{errors}"
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.contains("中止"), "{stdout}");
+}
