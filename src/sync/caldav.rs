@@ -30,7 +30,7 @@ pub struct CalDavRemote {
 
 fn remote_error(e: CalDavError) -> RemoteError {
     match e {
-        CalDavError::Unauthorized => RemoteError::NeedsRelink(
+        CalDavError::Unauthorized => RemoteError::CredentialsRefused(
             "CalDAV のユーザー名またはパスワードが受け付けられません。同期設定画面で確認してください".into(),
         ),
         CalDavError::SyncTokenInvalid => RemoteError::CursorExpired,
@@ -57,7 +57,10 @@ impl CalDavRemote {
             .caldav_password(user_id)
             .map_err(failed)?
             .ok_or_else(|| {
-                RemoteError::NeedsRelink("CalDAV のパスワードが保存されていません".into())
+                RemoteError::CredentialsRefused(
+                    "CalDAV のパスワードが保存されていません。同期設定画面で入力してください"
+                        .into(),
+                )
             })?;
         let client = Client::new(
             agent.clone(),

@@ -32,9 +32,12 @@ pub struct Written {
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RemoteError {
-    /// The link is refused (`invalid_grant`, a changed password): skip the user until re-linked.
+    /// The Google link is refused (`invalid_grant`): skip the user until they press 認証 again.
     #[error("{0}")]
     NeedsRelink(String),
+    /// The CalDAV server refuses the stored user name or password; the sentence says what to check.
+    #[error("{0}")]
+    CredentialsRefused(String),
     /// The cursor is too old: list everything again.
     #[error("the remote listing must start over")]
     CursorExpired,
@@ -103,7 +106,7 @@ impl PassError {
             }
             Self::Cybozu(e) => format!("サイボウズ Office から読み込めなかったため、この同期では何も変更していません（{e}）"),
             // The CalDAV target says in its own sentence what to check (no 「認証」 there).
-            Self::Remote(RemoteError::NeedsRelink(why)) if why.starts_with("CalDAV") => why.clone(),
+            Self::Remote(RemoteError::CredentialsRefused(sentence)) => sentence.clone(),
             Self::Remote(RemoteError::NeedsRelink(_)) => {
                 "Google カレンダーとの連携が取り消されています。同期設定画面で「認証」を押して連携し直してください".into()
             }
@@ -257,7 +260,9 @@ impl Pass<'_> {
             if let Err(e) = applier.apply(action) {
                 if matches!(
                     e,
-                    PassError::Remote(RemoteError::NeedsRelink(_)) | PassError::Store(_)
+                    PassError::Remote(
+                        RemoteError::NeedsRelink(_) | RemoteError::CredentialsRefused(_)
+                    ) | PassError::Store(_)
                 ) {
                     return Err(e);
                 }
