@@ -7,8 +7,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::process::Output;
 
-use chrono::NaiveTime;
-use dncs::cybozu::{Event, EventType, Member, PublicType, RepeatCondition, RepeatInfo, RepeatKind};
+use dncs::cybozu::{Event, PublicType};
 use dncs::ical::{escape_text, Component, Property};
 use dncs::sim::cybozu::CybozuSim;
 use dncs::store::{open_data_folder, HistoryEntry, Store};
@@ -17,9 +16,10 @@ use crate::caldav_harness::{
     caldav_install, calendar_events, sync_pass, sync_pass_output, DavServer, Radicale, USER,
 };
 use crate::sync_google::{
-    timed_event, CALL, DEMO_EVENTS, HOLIDAY, KICKOFF, TAKAHASHI, TENTATIVE, TRIP, VISIT, WEEKLY,
+    own_weekly_series, timed_event, CALL, DEMO_EVENTS, HOLIDAY, KICKOFF, TAKAHASHI, TENTATIVE,
+    TRIP, VISIT, WEEKLY,
 };
-use crate::util::{date, demo_sim, utc};
+use crate::util::{demo_sim, utc};
 
 /// The store's id of takahashi.
 const STORE_USER: i64 = 1;
@@ -314,23 +314,7 @@ fn a_weekly_repeat_is_one_resource_with_its_exclusion_and_deletes_whole() {
     let Some(h) = Dav::start("") else {
         return;
     };
-    let mut own = Event::new("Asia/Tokyo");
-    own.detail = "朝の個人作業".into();
-    own.members = vec![Member::User(TAKAHASHI)];
-    own.event_type = EventType::Repeat;
-    own.repeat = Some(RepeatInfo {
-        condition: RepeatCondition {
-            kind: RepeatKind::Week,
-            start_date: date("2026-11-24"),
-            end_date: Some(date("2027-03-30")),
-            start_time: NaiveTime::from_hms_opt(8, 0, 0),
-            end_time: NaiveTime::from_hms_opt(8, 30, 0),
-            day: None,
-            week: Some(2),
-        },
-        exclusions: Vec::new(),
-    });
-    let own = h.sim.company().insert_event(own);
+    let own = h.sim.company().insert_event(own_weekly_series());
     h.pass();
     h.assert_in_step();
 

@@ -257,6 +257,27 @@ fn stdout(output: &Output) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
+/// A weekly series (Tuesdays 8:00–8:30) that only takahashi attends.
+pub(crate) fn own_weekly_series() -> Event {
+    let mut own = Event::new("Asia/Tokyo");
+    own.detail = "朝の個人作業".into();
+    own.members = vec![Member::User(TAKAHASHI)];
+    own.event_type = EventType::Repeat;
+    own.repeat = Some(RepeatInfo {
+        condition: RepeatCondition {
+            kind: RepeatKind::Week,
+            start_date: date("2026-11-24"),
+            end_date: Some(date("2027-03-30")),
+            start_time: NaiveTime::from_hms_opt(8, 0, 0),
+            end_time: NaiveTime::from_hms_opt(8, 30, 0),
+            day: None,
+            week: Some(2),
+        },
+        exclusions: Vec::new(),
+    });
+    own
+}
+
 pub(crate) fn timed_event(
     detail: &str,
     users: &[u64],
@@ -472,23 +493,7 @@ fn every_kind_of_event_is_mapped_as_designed() {
 #[test]
 fn a_weekly_repeat_is_one_series_with_its_exclusion_and_deletes_whole() {
     let h = Harness::new();
-    let mut own = Event::new("Asia/Tokyo");
-    own.detail = "朝の個人作業".into();
-    own.members = vec![Member::User(TAKAHASHI)];
-    own.event_type = EventType::Repeat;
-    own.repeat = Some(RepeatInfo {
-        condition: RepeatCondition {
-            kind: RepeatKind::Week,
-            start_date: date("2026-11-24"),
-            end_date: Some(date("2027-03-30")),
-            start_time: NaiveTime::from_hms_opt(8, 0, 0),
-            end_time: NaiveTime::from_hms_opt(8, 30, 0),
-            day: None,
-            week: Some(2),
-        },
-        exclusions: Vec::new(),
-    });
-    let own = h.sim.company().insert_event(own);
+    let own = h.sim.company().insert_event(own_weekly_series());
     h.pass();
 
     let weekly = h.copy_of(WEEKLY).expect("series copy");
