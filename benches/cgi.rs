@@ -203,7 +203,13 @@ fn main() {
     // `cargo bench` passes `--bench`; there is nothing to choose, so arguments are ignored.
     let (dncs, floor) = programs();
     let root = tempfile::tempdir().expect("temp dir");
-    let (dncs_cgi, cookie) = install(root.path(), &dncs);
+    // DNCS_BENCH_KEEP=folder leaves the install there, to profile one request by hand.
+    let kept = std::env::var_os("DNCS_BENCH_KEEP").map(PathBuf::from);
+    let install_root = kept.as_deref().unwrap_or(root.path());
+    let (dncs_cgi, cookie) = install(install_root, &dncs);
+    if kept.is_some() {
+        println!("kept in {}; HTTP_COOKIE={cookie}", install_root.display());
+    }
     let vars = cgi_vars(&cookie);
     let programs = [
         Cgi {

@@ -83,6 +83,13 @@ impl SecretKey {
             path: path.to_path_buf(),
             source,
         };
+        // The key exists on every run but the first: look before trying to create it (the CGI
+        // pays for each system call on every request).
+        match fs::metadata(path) {
+            Ok(_) => return read_key_file(path),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(io_error("read", e)),
+        }
         if let Some(folder) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
             fs::create_dir_all(folder).map_err(|e| io_error("create the folder of", e))?;
         }

@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use rusqlite::config::DbConfig;
 use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ValueRef};
 use rusqlite::{Connection, ErrorCode, Transaction, TransactionBehavior};
 
@@ -257,6 +258,8 @@ fn read_optional_time(
 pub struct Store {
     conn: Connection,
     key: SecretKey,
+    /// Set by [`Store::keep_wal_on_close`] until the first write.
+    keeps_wal: std::cell::Cell<bool>,
 }
 
 impl std::fmt::Debug for Store {
@@ -295,7 +298,26 @@ impl Store {
         conn.execute_batch("PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;")
             .doing("configuring the connection")?;
         schema::migrate(&conn, schema::SCHEMA_VERSION)?;
-        Ok(Store { conn, key })
+        Ok(Store {
+            conn,
+            key,
+            keeps_wal: std::cell::Cell::new(false),
+        })
+    }
+
+    /// Leaves the `-wal` and `-shm` files in place when this connection closes without having
+    /// written, even as the last one, instead of checkpointing and removing them.
+    ///
+    /// For the CGI: a process per request would otherwise create, size and delete both files on
+    /// every page view. A connection that writes closes as usual (checkpoint, files removed when
+    /// it is the last), so the WAL a reader leaves behind stays empty: every process opening the
+    /// database alone replays the whole WAL into a fresh `-shm`, which must stay cheap.
+    pub fn keep_wal_on_close(&self) -> Result<()> {
+        self.conn
+            .set_db_config(DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, true)
+            .doing("keeping the WAL file on close")?;
+        self.keeps_wal.set(true);
+        Ok(())
     }
 
     /// Closes the connection; the last connection to close checkpoints and removes the WAL file.
@@ -316,6 +338,11 @@ impl Store {
         doing: &'static str,
         body: impl FnOnce(&Transaction<'_>) -> Result<T, Failure>,
     ) -> Result<T> {
+        if self.keeps_wal.replace(false) {
+            self.conn
+                .set_db_config(DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, false)
+                .doing("checkpointing the WAL file on close again")?;
+        }
         self.transaction(TransactionBehavior::Immediate, doing, body)
     }
 

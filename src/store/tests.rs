@@ -51,6 +51,39 @@ fn a_file_database_is_in_wal_mode() {
 }
 
 #[test]
+fn a_reading_web_connection_leaves_the_wal_files_a_writing_one_does_not() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("dncs.db");
+    let wal = dir.path().join("dncs.db-wal");
+    let shm = dir.path().join("dncs.db-shm");
+    let key = SecretKey::generate().unwrap();
+    let now = at("2026-11-25T01:00:00Z");
+    let setup = Store::open(&path, key.clone()).unwrap();
+    setup.upsert_user(7, "takahashi", "高橋 健太", now).unwrap();
+    setup.close().unwrap();
+    assert!(
+        !wal.exists(),
+        "a normal close checkpoints and removes the WAL"
+    );
+
+    let reader = Store::open(&path, key.clone()).unwrap();
+    reader.keep_wal_on_close().unwrap();
+    assert!(reader.user_by_id(7).unwrap().is_some());
+    reader.close().unwrap();
+    assert!(wal.exists() && shm.exists(), "kept for the next request");
+    assert_eq!(std::fs::metadata(&wal).unwrap().len(), 0, "and empty");
+
+    let writer = Store::open(&path, key.clone()).unwrap();
+    writer.keep_wal_on_close().unwrap();
+    writer.set_enabled(7, true, now).unwrap();
+    writer.close().unwrap();
+    assert!(!wal.exists(), "a writer checkpoints on close as usual");
+
+    let again = Store::open(&path, key).unwrap();
+    assert!(again.user_by_id(7).unwrap().is_some_and(|u| u.enabled));
+}
+
+#[test]
 fn two_stores_write_the_same_file_at_once() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("dncs.db");
