@@ -60,9 +60,15 @@ pub struct Changes {
     pub remote: Vec<RemoteItem>,
 }
 
-/// What to do.
+/// What to do. A plan is applied in this order (the variants' order), so `Forget` comes first:
+/// a pair dropped to make way for a new copy must be gone before the new pair is recorded (the
+/// mapping refuses a remote id paired twice, and a later `Forget` would drop the new pair).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Action {
+    /// Drop the pair: both sides are gone, or one side's copy is made again.
+    Forget {
+        cybozu_id: u64,
+    },
     /// Take an existing pair into the mapping; `refresh` says which side is rewritten from the
     /// other because their fields differ (the newer side wins).
     Adopt {
@@ -92,10 +98,6 @@ pub enum Action {
     DeleteCybozu {
         cybozu_id: u64,
         remote_id: String,
-    },
-    /// Both sides are gone: drop the pair.
-    Forget {
-        cybozu_id: u64,
     },
     /// One occurrence of a series changed on the phone: Cybozu splits it off
     /// (`ScheduleModifyRepeatEvents type=this`) and the new event is paired with that occurrence.
