@@ -659,3 +659,94 @@ fn a_phone_series_with_days_of_its_own_arrives_whole_on_the_first_pass() {
     h.assert_in_step();
     h.assert_quiet_pass();
 }
+
+#[test]
+fn a_day_written_while_another_client_changes_the_resource_keeps_both_changes() {
+    use dncs::sync::engine::Remote;
+    let Some(h) = Overrides::start() else {
+        return;
+    };
+    let own = h.sim.company().insert_event(own_weekly_series());
+    h.pass();
+    let series = h.holding(own);
+    let moved = override_vevent(
+        &uid_of(&series),
+        "RECURRENCE-ID:20261207T230000Z",
+        "DTSTART:20261208T040000Z\r\nDTEND:20261208T044500Z\r\nSUMMARY:午後\r\n",
+    );
+    h.put(&series, &series.with_override(&moved));
+
+    // The engine's remote reads the calendar…
+    let store = dncs::store::open_data_folder(&h.install.path().join("data")).expect("data");
+    let config =
+        dncs::config::Config::load(&h.install.path().join("bin").join("dncs.ini")).expect("ini");
+    let now = utc("2026-11-25T01:00:00Z");
+    let mut remote =
+        dncs::sync::caldav::CalDavRemote::open(&store, &config, &crate::util::agent(), 1, now)
+            .expect("opens");
+    let listing = remote
+        .list(
+            None,
+            (utc("2026-10-26T00:00:00Z"), utc("2027-05-24T00:00:00Z")),
+        )
+        .expect("lists");
+    let day = listing
+        .items
+        .iter()
+        .find(|i| i.occurrence_of.is_some() && !i.deleted)
+        .cloned()
+        .expect("the changed day");
+    let of = day.occurrence_of.clone().expect("a day");
+    assert_eq!(
+        (of.series_id.as_str(), of.date),
+        (series.href.as_str(), date("2026-12-08"))
+    );
+    assert_ne!(day.id, series.href);
+    // …another client then adds an alarm to the series…
+    let series = h.holding(own);
+    let with_alarm = series.ics.replacen(
+        "END:VEVENT",
+        "BEGIN:VALARM\r\nACTION:DISPLAY\r\nTRIGGER:-PT5M\r\nEND:VALARM\r\nEND:VEVENT",
+        1,
+    );
+    h.put(&series, &with_alarm);
+    // …and the day is written (412 on the ETag read: read again and written on top).
+    let mut event = day.event.clone().expect("the day");
+    event.title = "午後（サイボウズで変更）".into();
+    remote.update(&day.id, None, &event).expect("written");
+    let after = h.holding(own);
+    assert_eq!(
+        after.master().children_named("VALARM").count(),
+        1,
+        "{}",
+        after.ics
+    );
+    assert_eq!(
+        after
+            .override_on("20261207T230000Z")
+            .and_then(|o| o.text("SUMMARY"))
+            .as_deref(),
+        Some("午後（サイボウズで変更）")
+    );
+    // The same for deleting that day.
+    let with_two_alarms = after.ics.replacen(
+        "END:VEVENT",
+        "BEGIN:VALARM\r\nACTION:DISPLAY\r\nTRIGGER:-PT30M\r\nEND:VALARM\r\nEND:VEVENT",
+        1,
+    );
+    h.put(&after, &with_two_alarms);
+    remote.delete(&day.id, None).expect("deleted");
+    let after = h.holding(own);
+    assert_eq!(
+        after.master().children_named("VALARM").count(),
+        2,
+        "{}",
+        after.ics
+    );
+    assert!(after.overrides().is_empty(), "{}", after.ics);
+    assert!(
+        after.exdates().contains(&date("2026-12-08")),
+        "{}",
+        after.ics
+    );
+}
