@@ -3,6 +3,11 @@
 //! window, remembered in the cursor), and writes guarded by `If-None-Match` / `If-Match`. The
 //! days of a series that a phone changed or deleted on their own (`RECURRENCE-ID` overrides,
 //! `EXDATE`s) are items of their own, written in place inside the series' resource.
+//!
+//! A day changed in Cybozu itself (「この予定だけ変更」) is not made an override: Cybozu makes it
+//! an event of its own and excludes its date from the series, so it goes out as an `EXDATE` in
+//! the series and a resource of its own, as the Google target writes it too. Only a day changed
+//! on the phone stays an override, paired with the event Cybozu split off for it.
 
 use std::collections::{BTreeMap, HashMap};
 
