@@ -138,6 +138,14 @@ impl Overrides {
         })
     }
 
+    /// Started with takahashi's own weekly series (Tuesdays 8:00–8:30) added and synced once.
+    fn with_own_series() -> Option<(Self, u64)> {
+        let h = Self::start()?;
+        let own = h.sim.company().insert_event(own_weekly_series());
+        h.pass();
+        Some((h, own))
+    }
+
     fn pass(&self) {
         sync_pass(&self.install);
     }
@@ -301,11 +309,9 @@ fn timed(event: &Event) -> Option<(chrono::DateTime<chrono::Utc>, chrono::DateTi
 
 #[test]
 fn a_day_another_client_changes_is_split_off_in_cybozu_and_stays_paired_with_it() {
-    let Some(h) = Overrides::start() else {
+    let Some((h, own)) = Overrides::with_own_series() else {
         return;
     };
-    let own = h.sim.company().insert_event(own_weekly_series());
-    h.pass();
     h.assert_in_step();
     let series = h.holding(own);
     assert!(series.overrides().is_empty());
@@ -428,11 +434,9 @@ fn a_day_another_client_changes_is_split_off_in_cybozu_and_stays_paired_with_it(
 
 #[test]
 fn a_day_another_client_deletes_with_an_exdate_is_removed_in_cybozu_that_day_only() {
-    let Some(h) = Overrides::start() else {
+    let Some((h, own)) = Overrides::with_own_series() else {
         return;
     };
-    let own = h.sim.company().insert_event(own_weekly_series());
-    h.pass();
     let before = h.cybozu();
 
     // Tuesday 15 December of takahashi's own series, and Monday 14 December of the weekly
@@ -476,11 +480,9 @@ fn a_day_another_client_deletes_with_an_exdate_is_removed_in_cybozu_that_day_onl
 
 #[test]
 fn a_cancelled_override_is_a_deleted_day() {
-    let Some(h) = Overrides::start() else {
+    let Some((h, own)) = Overrides::with_own_series() else {
         return;
     };
-    let own = h.sim.company().insert_event(own_weekly_series());
-    h.pass();
     let before = h.cybozu();
     let series = h.holding(own);
     let cancelled = override_vevent(
@@ -663,11 +665,9 @@ fn a_phone_series_with_days_of_its_own_arrives_whole_on_the_first_pass() {
 #[test]
 fn a_day_written_while_another_client_changes_the_resource_keeps_both_changes() {
     use dncs::sync::engine::Remote;
-    let Some(h) = Overrides::start() else {
+    let Some((h, own)) = Overrides::with_own_series() else {
         return;
     };
-    let own = h.sim.company().insert_event(own_weekly_series());
-    h.pass();
     let series = h.holding(own);
     let moved = override_vevent(
         &uid_of(&series),

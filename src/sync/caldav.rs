@@ -13,7 +13,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, NaiveDate, Utc};
 
-use super::convert::{RemoteEvent, RemoteWhen, Visibility};
+use super::convert::{line_is, RemoteEvent, RemoteWhen, Visibility};
 use super::engine::{Listing, Remote, RemoteError, Written};
 use super::icalendar::resource;
 use super::overrides;
@@ -478,7 +478,7 @@ fn fingerprint(event: &RemoteEvent) -> String {
         .recurrence
         .iter()
         .map(String::as_str)
-        .filter(|line| !line.trim_start().to_ascii_uppercase().starts_with("EXDATE"))
+        .filter(|line| !line_is(line, "EXDATE"))
         .collect();
     let visibility = match event.visibility {
         Visibility::Default => "",

@@ -6,9 +6,10 @@ use std::collections::{BTreeSet, HashMap};
 
 use chrono::{DateTime, Utc};
 
-use super::convert::{to_cybozu, to_remote, Directory, InboundRules, RemoteEvent};
+use super::convert::{line_is, to_cybozu, to_remote, Directory, InboundRules, RemoteEvent};
 use super::plan::{plan, Action, Changes, Context, Direction, Note, Pair, Plan, RemoteItem};
 use crate::config::Config;
+use crate::cybozu::repeat::{excludes, matches, zone};
 use crate::cybozu::{ChangeKind, Client, CybozuError, Event, EventType, ItemVersion, RepeatScope};
 use crate::store::{Mapping, PassCounts, Side, Store, StoreError, UserId};
 
@@ -309,11 +310,10 @@ fn series_to_read(pairs: &[Pair], changes: &Changes) -> Vec<u64> {
             Some(of) if !paired.contains(item.id.as_str()) => of.series_id.as_str(),
             Some(_) => continue,
             None => {
-                let changed_series = item.event.as_ref().is_some_and(|e| {
-                    e.recurrence
-                        .iter()
-                        .any(|l| l.trim_start().to_ascii_uppercase().starts_with("EXDATE"))
-                });
+                let changed_series = item
+                    .event
+                    .as_ref()
+                    .is_some_and(|e| e.recurrence.iter().any(|l| line_is(l, "EXDATE")));
                 if !changed_series {
                     continue;
                 }
@@ -723,7 +723,7 @@ impl<'p, 'a> Applier<'p, 'a> {
         let (Some(cybozu_id), Some(repeat)) = (added.id, added.repeat.as_ref()) else {
             return Ok(());
         };
-        let tz = crate::cybozu::repeat::zone(&added.timezone);
+        let tz = zone(&added.timezone);
         let paired: BTreeSet<&str> = self
             .snapshot
             .pairs
@@ -743,11 +743,7 @@ impl<'p, 'a> Applier<'p, 'a> {
                 Some((of.date, r.id.clone(), r.deleted))
             })
             .filter(|(date, _, _)| {
-                crate::cybozu::repeat::matches(&repeat.condition, *date)
-                    && !repeat
-                        .exclusions
-                        .iter()
-                        .any(|x| x.start.with_timezone(&tz).date_naive() == *date)
+                matches(&repeat.condition, *date) && !excludes(repeat, tz, *date)
             })
             .collect();
         days.sort();

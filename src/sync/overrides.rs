@@ -9,7 +9,7 @@
 use chrono::{Duration, NaiveDate, Utc};
 use chrono_tz::Tz;
 
-use super::convert::{RemoteEvent, RemoteWhen};
+use super::convert::{line_is, RemoteEvent, RemoteWhen};
 use super::icalendar::{fill_vevent, from_vevent, read_time, Moment, X_PLAN};
 use super::rrule::from_rrule;
 use crate::cybozu::repeat::{matches, occurrence_on, zone};
@@ -41,10 +41,7 @@ impl Rule {
     /// with a Cybozu series, so its overrides have nothing to be mapped to).
     pub fn of(master: &RemoteEvent) -> Option<Self> {
         let tz = zone(&master.timezone);
-        let line = master
-            .recurrence
-            .iter()
-            .find(|l| l.trim_start().to_ascii_uppercase().starts_with("RRULE"))?;
+        let line = master.recurrence.iter().find(|l| line_is(l, "RRULE"))?;
         let (date, start, end) = match master.when {
             RemoteWhen::Timed { start, end } => {
                 let (s, e) = (start.with_timezone(&tz), end.with_timezone(&tz));

@@ -7,8 +7,9 @@ use std::fmt;
 
 use chrono::{DateTime, NaiveDate, Utc};
 
-use super::convert::{split_title, RemoteEvent, RemoteWhen};
+use super::convert::{exdates, line_is, split_title, RemoteEvent, RemoteWhen};
 use crate::config::Conflict;
+use crate::cybozu::repeat::{excludes, matches, zone};
 use crate::cybozu::{Event, EventType};
 
 /// A pass that would delete more than this share of a user's mapped events stops…
@@ -122,6 +123,25 @@ pub enum Action {
         cybozu_id: u64,
         remote_id: String,
     },
+}
+
+impl Action {
+    /// The Cybozu event an action is about (`None` for one not in Cybozu yet).
+    pub fn cybozu_id(&self) -> Option<u64> {
+        match self {
+            Self::Forget { cybozu_id }
+            | Self::Adopt { cybozu_id, .. }
+            | Self::CreateRemote { cybozu_id }
+            | Self::UpdateRemote { cybozu_id, .. }
+            | Self::DeleteRemote { cybozu_id, .. }
+            | Self::UpdateCybozu { cybozu_id, .. }
+            | Self::DeleteCybozu { cybozu_id, .. }
+            | Self::DetachOccurrence { cybozu_id, .. }
+            | Self::ExcludeOccurrence { cybozu_id, .. }
+            | Self::TagRemote { cybozu_id, .. } => Some(*cybozu_id),
+            Self::CreateCybozu { .. } => None,
+        }
+    }
 }
 
 /// Which side is written.
@@ -613,10 +633,10 @@ fn plan_days<'a>(
         if !inbound.contains(&cybozu_id) {
             continue;
         }
-        let tz = crate::cybozu::repeat::zone(&base.timezone);
+        let tz = zone(&base.timezone);
         for line in &event.recurrence {
-            if line.trim_start().to_ascii_uppercase().starts_with("EXDATE") {
-                for date in super::convert::exdates(line, tz) {
+            if line_is(line, "EXDATE") {
+                for date in exdates(line, tz) {
                     days.push(Day {
                         cybozu_id,
                         date,
@@ -633,19 +653,13 @@ fn plan_days<'a>(
         if left_alone.contains(&day.cybozu_id) || !seen.insert((day.cybozu_id, day.date)) {
             continue;
         }
-        let repeat = base_of(day.cybozu_id).and_then(|base| {
-            let tz = crate::cybozu::repeat::zone(&base.timezone);
-            base.repeat.as_ref().map(|r| (r, tz))
-        });
+        let repeat = base_of(day.cybozu_id)
+            .and_then(|base| base.repeat.as_ref().map(|r| (r, zone(&base.timezone))));
         if let Some((repeat, tz)) = repeat {
-            if !crate::cybozu::repeat::matches(&repeat.condition, day.date) {
+            if !matches(&repeat.condition, day.date) {
                 continue;
             }
-            let excluded = repeat
-                .exclusions
-                .iter()
-                .any(|x| x.start.with_timezone(&tz).date_naive() == day.date);
-            if excluded {
+            if excludes(repeat, tz, day.date) {
                 settled.extend(day.item);
                 continue;
             }
@@ -694,24 +708,15 @@ fn series_dropped(out: &mut Plan, ctx: &Context<'_>, cybozu_deleted: &BTreeSet<u
         if !dropped.contains(series) || cybozu_deleted.contains(&pair.cybozu_id) {
             continue;
         }
-        let own = |a: &Action| match a {
-            Action::Forget { cybozu_id }
-            | Action::CreateRemote { cybozu_id }
-            | Action::UpdateRemote { cybozu_id, .. }
-            | Action::DeleteRemote { cybozu_id, .. }
-            | Action::UpdateCybozu { cybozu_id, .. }
-            | Action::DeleteCybozu { cybozu_id, .. }
-            | Action::TagRemote { cybozu_id, .. }
-            | Action::Adopt { cybozu_id, .. } => *cybozu_id == pair.cybozu_id,
-            _ => false,
-        };
         // Deleted on the phone meanwhile: it goes in Cybozu too, nothing to copy.
         if out.actions.iter().any(
             |a| matches!(a, Action::DeleteCybozu { cybozu_id, .. } if *cybozu_id == pair.cybozu_id),
         ) {
             continue;
         }
-        out.actions.retain(|a| !own(a));
+        // Whatever else was planned for the day is covered by its fresh copy.
+        out.actions
+            .retain(|a| a.cybozu_id() != Some(pair.cybozu_id));
         out.actions.push(Action::Forget {
             cybozu_id: pair.cybozu_id,
         });
