@@ -11,7 +11,7 @@ use chrono::{NaiveDate, NaiveTime};
 use dncs::cybozu::{
     DateSpan, Event, EventType, Member, RepeatCondition, RepeatInfo, RepeatKind, TimeSpan, When,
 };
-use dncs::ical::Component;
+use dncs::ical::{Component, Property};
 use dncs::sim::cybozu::CybozuSim;
 
 use crate::caldav_harness::{caldav_install, calendar_events, sync_pass, DavServer, Radicale};
@@ -87,6 +87,22 @@ impl Resource {
     fn with_override(&self, vevent: &str) -> String {
         self.ics
             .replace("END:VCALENDAR", &format!("{vevent}END:VCALENDAR"))
+    }
+
+    /// The text with the override of `day` changed by `edit` (as another client edits that day).
+    fn with_override_edited(&self, day: &str, edit: impl FnOnce(&mut Component)) -> String {
+        let mut calendar = self.calendar.clone();
+        let vevent = calendar
+            .children
+            .iter_mut()
+            .find(|c| {
+                c.name == "VEVENT"
+                    && c.property("RECURRENCE-ID")
+                        .is_some_and(|p| p.value.contains(day))
+            })
+            .expect("the override");
+        edit(vevent);
+        calendar.to_text()
     }
 
     /// The text with `line` added to the master (as another client deletes a day).
@@ -410,6 +426,28 @@ fn a_day_another_client_changes_is_split_off_in_cybozu_and_stays_paired_with_it(
     h.assert_in_step();
     h.assert_quiet_pass();
 
+    // Another client edits that day again: the split-off event follows, the series stays.
+    let series_before = h.event(own);
+    let series = h.holding(split_id);
+    h.put(
+        &series,
+        &series.with_override_edited("20261208", |day| {
+            day.set(Property::new("SUMMARY", "朝の個人作業（16時から）"));
+            day.set(Property::new("DTSTART", "20261208T070000Z"));
+            day.set(Property::new("DTEND", "20261208T073000Z"));
+        }),
+    );
+    h.pass();
+    let split = h.event(split_id);
+    assert_eq!(split.detail, "朝の個人作業（16時から）");
+    assert_eq!(
+        timed(&split),
+        Some((utc("2026-12-08T07:00:00Z"), utc("2026-12-08T07:30:00Z")))
+    );
+    assert_eq!(h.event(own), series_before, "the series is not written");
+    h.assert_in_step();
+    h.assert_quiet_pass();
+
     // The split-off event deleted in Cybozu: the override goes and the day is excluded.
     h.sim.company().events.remove(&split_id);
     h.pass();
@@ -498,6 +536,37 @@ fn a_cancelled_override_is_a_deleted_day() {
     assert!(
         h.holding(own).override_on("20261221").is_some(),
         "the other client's override is kept"
+    );
+    h.assert_in_step();
+    h.assert_quiet_pass();
+
+    // A day moved by another client, then cancelled there: the split-off event goes again.
+    let series = h.holding(own);
+    let later = override_vevent(
+        &uid_of(&series),
+        "RECURRENCE-ID:20261228T230000Z",
+        "DTSTART:20261229T010000Z\r\nDTEND:20261229T013000Z\r\nSUMMARY:朝の個人作業（遅め）\r\n",
+    );
+    h.put(&series, &series.with_override(&later));
+    h.pass();
+    let split = h.titled("朝の個人作業（遅め）");
+    assert_eq!(split.len(), 1, "{split:#?}");
+    let split_id = split[0].id.expect("id");
+    let series = h.holding(split_id);
+    h.put(
+        &series,
+        &series.with_override_edited("20261228", |day| {
+            day.set(Property::new("STATUS", "CANCELLED"));
+        }),
+    );
+    h.pass();
+    assert!(
+        !h.cybozu().contains_key(&split_id),
+        "the split-off event is deleted"
+    );
+    assert_eq!(
+        excluded(&h.event(own)),
+        vec![date("2026-12-22"), date("2026-12-29")]
     );
     h.assert_in_step();
     h.assert_quiet_pass();

@@ -162,17 +162,9 @@ pub fn read(calendar: &Component, default_zone: &str) -> Parsed {
         master: Some(master),
         ..Parsed::default()
     };
-    let overrides: Vec<&Component> = calendar
-        .children
-        .iter()
-        .filter(|c| is_override(c))
-        .collect();
-    let rule = parsed.master.as_ref().and_then(Rule::of);
-    let Some(rule) = rule else {
-        parsed.ignored = overrides
-            .iter()
-            .filter_map(|o| o.property(RECURRENCE_ID).map(|p| p.value.clone()))
-            .collect();
+    // A series Cybozu cannot hold stays on the remote side whole (the planner says so in
+    // 同期履歴), its days with it.
+    let Some(rule) = parsed.master.as_ref().and_then(Rule::of) else {
         return parsed;
     };
     let excluded: Vec<NaiveDate> = master_vevent
@@ -180,7 +172,7 @@ pub fn read(calendar: &Component, default_zone: &str) -> Parsed {
         .flat_map(values)
         .filter_map(|value| rule.date_of(&value))
         .collect();
-    for vevent in overrides {
+    for vevent in calendar.children.iter().filter(|c| is_override(c)) {
         let Some(id) = vevent.property(RECURRENCE_ID) else {
             continue;
         };
@@ -501,7 +493,7 @@ mod tests {
     }
 
     #[test]
-    fn overrides_without_a_readable_rule_are_ignored() {
+    fn the_days_of_a_series_cybozu_cannot_hold_stay_with_it() {
         let text = series("", "").replace("FREQ=WEEKLY;BYDAY=TU", "FREQ=WEEKLY;INTERVAL=2");
         let text = text.replace(
             "END:VCALENDAR",
@@ -513,7 +505,7 @@ mod tests {
         let parsed = read_text(&text);
         assert!(parsed.master.is_some());
         assert!(parsed.occurrences.is_empty());
-        assert_eq!(parsed.ignored, vec!["20261207T230000Z".to_string()]);
+        assert!(parsed.ignored.is_empty(), "not a day the rule lacks");
     }
 
     #[test]
