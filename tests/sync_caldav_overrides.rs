@@ -819,3 +819,52 @@ fn a_day_written_while_another_client_changes_the_resource_keeps_both_changes() 
         after.ics
     );
 }
+
+#[test]
+fn a_series_gone_on_either_side_takes_care_of_its_split_off_days() {
+    let Some((h, own)) = Overrides::with_own_series() else {
+        return;
+    };
+    let home = h.sim.company().insert_event(all_day_series());
+    h.pass();
+    let series = h.holding(own);
+    let moved = override_vevent(
+        &uid_of(&series),
+        "RECURRENCE-ID:20261207T230000Z",
+        "DTSTART:20261208T040000Z\r\nDTEND:20261208T043000Z\r\nSUMMARY:朝の個人作業（午後）\r\n",
+    );
+    h.put(&series, &series.with_override(&moved));
+    let all_day = h.holding(home);
+    let office = override_vevent(
+        &uid_of(&all_day),
+        "RECURRENCE-ID;VALUE=DATE:20261211",
+        "DTSTART;VALUE=DATE:20261211\r\nDTEND;VALUE=DATE:20261212\r\nSUMMARY:在宅勤務（出社）\r\n",
+    );
+    h.put(&all_day, &all_day.with_override(&office));
+    h.pass();
+    let split_own = h.titled("朝の個人作業（午後）")[0].id.expect("id");
+    let split_home = h.titled("在宅勤務（出社）")[0].id.expect("id");
+    let series_href = h.holding(own).href;
+    h.assert_in_step();
+
+    // The weekly series deleted in Cybozu (its split-off day stays there), and the all-day one
+    // deleted by another client (with the day it had changed).
+    h.sim.company().events.remove(&own);
+    let all_day = h.holding(home);
+    let status = h.radicale.raw("DELETE", &all_day.href, &[], "");
+    assert!(matches!(status, 200 | 204), "DELETE: {status}");
+    h.pass();
+
+    let cybozu = h.cybozu();
+    assert!(cybozu.contains_key(&split_own));
+    assert!(!cybozu.contains_key(&home) && !cybozu.contains_key(&split_home));
+    let copy = h.holding(split_own);
+    assert_ne!(copy.href, series_href, "a resource of its own");
+    assert!(copy.overrides().is_empty());
+    assert_eq!(
+        copy.master().text("SUMMARY").as_deref(),
+        Some("朝の個人作業（午後）")
+    );
+    h.assert_in_step();
+    h.assert_quiet_pass();
+}
