@@ -177,6 +177,11 @@ struct Setup {
 const TAKAHASHI: i64 = 1;
 
 fn setup() -> Setup {
+    setup_with("")
+}
+
+/// A setup whose dncs.ini also holds `ini` (say `CONFLICT=remote\n`).
+fn setup_with(ini: &str) -> Setup {
     let sim = demo_sim();
     let store =
         Store::open_in_memory(dncs::secret::SecretKey::generate().expect("key")).expect("store");
@@ -185,7 +190,7 @@ fn setup() -> Setup {
         .upsert_user(TAKAHASHI, "takahashi", "高橋", now)
         .expect("user");
     let config = Config::from_bytes(
-        b"SYNC_PAST_DAYS=30\nSYNC_FUTURE_DAYS=180\n",
+        format!("SYNC_PAST_DAYS=30\nSYNC_FUTURE_DAYS=180\n{ini}").as_bytes(),
         std::path::Path::new("/tmp/dncs.ini"),
     )
     .expect("ini");
@@ -325,6 +330,48 @@ fn a_shared_event_deleted_on_the_phone_is_left_not_deleted() {
     let kickoff = company.events.get(&1).expect("the others keep it");
     assert!(!kickoff.has_user(1));
     assert!(kickoff.has_user(2));
+}
+
+/// Deleted on one side, edited on the other: the edit wins and the event comes back once, its
+/// pair kept (the old pair is forgotten before the new copy is recorded).
+#[test]
+fn a_deletion_that_loses_its_conflict_brings_the_event_back_once() {
+    // Deleted in Cybozu, edited on the phone, the phone wins.
+    let mut s = setup_with("CONFLICT=remote\n");
+    pass(&mut s);
+    s.sim.company().events.remove(&7);
+    s.remote
+        .phone_edit("c7", |e| e.title = "顧客へ電話（スマホで変更）".into());
+    let outcome = pass(&mut s);
+    assert!(
+        outcome.messages.iter().all(|m| !m.contains("データベース")),
+        "{:?}",
+        outcome.messages
+    );
+    let back: Vec<_> = my_titles(&s)
+        .into_iter()
+        .filter(|t| t == "顧客へ電話（スマホで変更）")
+        .collect();
+    assert_eq!(back.len(), 1, "{:?}", my_titles(&s));
+    let quiet = pass(&mut s);
+    assert!(quiet.plan.actions.is_empty(), "{:?}", quiet.plan.actions);
+    assert_eq!(my_titles(&s), remote_titles(&s));
+
+    // Edited in Cybozu, deleted on the phone, Cybozu wins: a new copy, and its pair.
+    let mut s = setup();
+    pass(&mut s);
+    s.sim
+        .company()
+        .edit_event(7, |e| e.detail = "顧客へ電話（サイボウズで変更）".into());
+    s.remote.phone_delete("c7");
+    pass(&mut s);
+    assert_eq!(remote_titles(&s), my_titles(&s));
+    let mapped = s
+        .store
+        .mapping_for_cybozu(TAKAHASHI, 7)
+        .expect("read")
+        .expect("the new copy is paired");
+    assert_eq!(mapped.remote_id, "c7");
 }
 
 #[test]

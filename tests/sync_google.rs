@@ -1174,6 +1174,10 @@ fn one_occurrence_changed_or_deleted_on_the_phone_splits_the_cybozu_series() {
         .find(|e| e.detail == "週次定例" && e.event_type == EventType::Normal)
         .expect("the others' 21 December");
     assert!(!others.has_user(TAKAHASHI) && others.has_user(2));
+    drop(company);
+    // The changed instance is now the copy of the split-off event, and says so.
+    h.assert_in_step();
+    h.assert_quiet_pass();
 }
 
 // Operations ------------------------------------------------------------------------------------

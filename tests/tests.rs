@@ -38,3 +38,6 @@ mod caldav_client;
 // dncs-sync run end to end between the Cybozu simulator and a real Radicale: the Google
 // scenarios again with a CalDAV target (skipped when Radicale is not installed).
 mod sync_caldav;
+// One day of a repeating event changed or deleted on its own by another CalDAV client
+// (RECURRENCE-ID overrides, EXDATEs), end to end against a real Radicale (skipped without it).
+mod sync_caldav_overrides;

@@ -106,15 +106,8 @@ pub fn occurrences(
     let mut found = Vec::new();
     let mut date = first;
     while date <= last {
-        if matches(condition, date) {
-            let occurrence = occurrence_on(condition, tz, date);
-            let excluded = repeat
-                .exclusions
-                .iter()
-                .any(|ex| ex.start.with_timezone(&tz).date_naive() == date);
-            if !excluded {
-                found.push(occurrence);
-            }
+        if matches(condition, date) && !excludes(repeat, tz, date) {
+            found.push(occurrence_on(condition, tz, date));
         }
         match date.succ_opt() {
             Some(next) => date = next,
@@ -122,6 +115,14 @@ pub fn occurrences(
         }
     }
     found
+}
+
+/// Whether the series' exclusions take out the occurrence on this local date.
+pub fn excludes(repeat: &RepeatInfo, tz: Tz, date: NaiveDate) -> bool {
+    repeat
+        .exclusions
+        .iter()
+        .any(|ex| ex.start.with_timezone(&tz).date_naive() == date)
 }
 
 /// The occurrence the rule would put on `date` (whether or not it does).

@@ -1,15 +1,23 @@
-//! A CalDAV calendar as the engine's [`Remote`]: one VEVENT per resource with a deterministic
+//! A CalDAV calendar as the engine's [`Remote`]: one event per resource with a deterministic
 //! name and UID, `sync-collection` when the server offers it (else the ctag and the ETags of the
-//! window, remembered in the cursor), and writes guarded by `If-None-Match` / `If-Match`.
+//! window, remembered in the cursor), and writes guarded by `If-None-Match` / `If-Match`. The
+//! days of a series that a phone changed or deleted on their own (`RECURRENCE-ID` overrides,
+//! `EXDATE`s) are items of their own, written in place inside the series' resource.
+//!
+//! A day changed in Cybozu itself (「この予定だけ変更」) is not made an override: Cybozu makes it
+//! an event of its own and excludes its date from the series, so it goes out as an `EXDATE` in
+//! the series and a resource of its own, as the Google target writes it too. Only a day changed
+//! on the phone stays an override, paired with the event Cybozu split off for it.
 
 use std::collections::{BTreeMap, HashMap};
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 
-use super::convert::RemoteEvent;
+use super::convert::{line_is, RemoteEvent, RemoteWhen, Visibility};
 use super::engine::{Listing, Remote, RemoteError, Written};
-use super::icalendar::{from_vevent, resource};
-use super::plan::RemoteItem;
+use super::icalendar::resource;
+use super::overrides;
+use super::plan::{OccurrenceOf, RemoteItem};
 use crate::caldav::{Account, CalDavError, CalendarInfo, Client};
 use crate::config::Config;
 use crate::google::calendar::event_id_for;
@@ -95,26 +103,24 @@ impl CalDavRemote {
             .map_err(remote_error)?;
         let mut items = Vec::new();
         for found in resources {
-            let event = crate::ical::parse(&found.ics).ok().and_then(|calendar| {
-                calendar
-                    .children
-                    .iter()
-                    .find(|c| c.name == "VEVENT" && c.property("RECURRENCE-ID").is_none())
-                    .and_then(|vevent| from_vevent(vevent, &self.timezone))
-            });
-            items.push(RemoteItem {
-                id: found.href.clone(),
-                etag: Some(found.etag.clone()),
-                updated: None,
-                deleted: false,
-                // A resource without a usable event (a VTODO, a broken file) is not ours to take.
-                foreign: event.is_none(),
-                event,
-                occurrence_of: None,
-            });
+            items.extend(items_of(
+                &found.href,
+                &found.etag,
+                &found.ics,
+                &self.timezone,
+                true,
+            ));
             self.known.insert(found.href, (found.etag, found.ics));
         }
         Ok(items)
+    }
+
+    /// The engine's etag of `id` in a resource text this product just wrote.
+    fn etag_in(&self, href: &str, text: &str, id: &str) -> Option<String> {
+        items_of(href, "", text, &self.timezone, false)
+            .into_iter()
+            .find(|item| item.id == id)
+            .and_then(|item| item.etag)
     }
 
     fn removed(href: String) -> RemoteItem {
@@ -176,15 +182,13 @@ impl CalDavRemote {
         })
     }
 
-    fn current(&mut self, href: &str) -> Result<(String, String), RemoteError> {
+    /// The resource as last read or written (ETag, text); `None` when the server has it no more.
+    fn current(&mut self, href: &str) -> Result<Option<(String, String)>, RemoteError> {
         if let Some(found) = self.known.get(href) {
-            return Ok(found.clone());
+            return Ok(Some(found.clone()));
         }
         self.read(&[href.to_string()])?;
-        self.known
-            .get(href)
-            .cloned()
-            .ok_or_else(|| RemoteError::Failed(format!("{href} cannot be read")))
+        Ok(self.known.get(href).cloned())
     }
 
     fn uid_of(ics: &str, fallback: &str) -> String {
@@ -199,22 +203,28 @@ impl CalDavRemote {
             .unwrap_or_else(|| fallback.to_string())
     }
 
-    fn put_over(&mut self, href: &str, event: &RemoteEvent) -> Result<Written, RemoteError> {
-        // One retry: a phone edit between the read and the write (412) is read and kept.
+    /// Reads the resource, changes it, and writes it back if it still has the ETag read (a phone
+    /// edit in between answers 412: it is read and the change made again on it, once). `change`
+    /// answers `None` when there is nothing to write; a resource gone answers `None` too.
+    fn rewrite(
+        &mut self,
+        href: &str,
+        change: impl Fn(&str) -> Result<Option<String>, RemoteError>,
+    ) -> Result<Option<(String, String)>, RemoteError> {
         for _ in 0..2 {
-            let (etag, ics) = self.current(href)?;
-            let uid = Self::uid_of(&ics, href);
-            let text = resource(Some(&ics), &uid, event, self.now);
+            let Some((etag, ics)) = self.current(href)? else {
+                return Ok(None);
+            };
+            let Some(text) = change(&ics)? else {
+                return Ok(None);
+            };
             match self.client.update(href, &text, &etag) {
                 Ok(written) => {
                     self.own
                         .insert(written.href.clone(), Some(written.etag.clone()));
                     self.known
-                        .insert(written.href.clone(), (written.etag.clone(), text));
-                    return Ok(Written {
-                        id: written.href,
-                        etag: Some(written.etag),
-                    });
+                        .insert(written.href.clone(), (written.etag, text.clone()));
+                    return Ok(Some((written.href, text)));
                 }
                 Err(CalDavError::PreconditionFailed) => {
                     self.known.remove(href);
@@ -225,6 +235,45 @@ impl CalDavRemote {
         Err(RemoteError::Failed(format!(
             "{href} kept changing while it was written"
         )))
+    }
+
+    /// Writes the master of a resource, its overrides kept.
+    fn put_over(&mut self, href: &str, event: &RemoteEvent) -> Result<Written, RemoteError> {
+        let now = self.now;
+        let written = self.rewrite(href, |ics| {
+            let uid = Self::uid_of(ics, href);
+            Ok(Some(resource(Some(ics), &uid, event, now)))
+        })?;
+        let (href, text) =
+            written.ok_or_else(|| RemoteError::Failed(format!("{href} cannot be read")))?;
+        Ok(Written {
+            etag: self.etag_in(&href, &text, &href),
+            id: href,
+        })
+    }
+
+    /// Writes one day of a series into its override (made when there is none).
+    fn put_day(
+        &mut self,
+        href: &str,
+        date: NaiveDate,
+        event: &RemoteEvent,
+    ) -> Result<Written, RemoteError> {
+        let (now, zone) = (self.now, self.timezone.clone());
+        let written = self.rewrite(href, |ics| {
+            overrides::write_occurrence(ics, date, event, now, &zone)
+                .map(Some)
+                .ok_or_else(|| {
+                    RemoteError::Failed(format!("{href} holds no series with a day on {date}"))
+                })
+        })?;
+        let (href, text) =
+            written.ok_or_else(|| RemoteError::Failed(format!("{href} cannot be read")))?;
+        let id = occurrence_id(&href, date);
+        Ok(Written {
+            etag: self.etag_in(&href, &text, &id),
+            id,
+        })
     }
 }
 
@@ -259,11 +308,12 @@ impl Remote for CalDavRemote {
             Ok(written) => {
                 self.own
                     .insert(written.href.clone(), Some(written.etag.clone()));
+                let etag = self.etag_in(&written.href, &text, &written.href);
                 self.known
-                    .insert(written.href.clone(), (written.etag.clone(), text));
+                    .insert(written.href.clone(), (written.etag, text));
                 Ok(Written {
                     id: written.href,
-                    etag: Some(written.etag),
+                    etag,
                 })
             }
             // Already there: an earlier pass wrote it and died before recording it.
@@ -284,12 +334,25 @@ impl Remote for CalDavRemote {
         _etag: Option<&str>,
         event: &RemoteEvent,
     ) -> Result<Written, RemoteError> {
-        self.put_over(id, event)
+        match split_occurrence_id(id) {
+            Some((href, date)) => self.put_day(href, date, event),
+            None => self.put_over(id, event),
+        }
     }
 
+    /// A day of a series is deleted inside its resource: its override goes and its date joins
+    /// the master's `EXDATE`s, as a phone deleting "this event only" writes it.
     fn delete(&mut self, id: &str, _etag: Option<&str>) -> Result<(), RemoteError> {
+        if let Some((href, date)) = split_occurrence_id(id) {
+            let zone = self.timezone.clone();
+            self.rewrite(href, |ics| {
+                Ok(overrides::remove_occurrence(ics, date, &zone))
+            })?;
+            return Ok(());
+        }
         self.client.delete(id, None).map_err(remote_error)?;
         self.own.insert(id.to_string(), None);
+        self.known.remove(id);
         Ok(())
     }
 
@@ -338,6 +401,115 @@ impl Remote for CalDavRemote {
     }
 }
 
+/// What the engine sees of one resource: its master, and each day of its series that a
+/// client changed (an override) or deleted (a cancelled override, an `EXDATE`) on its own.
+///
+/// Every `EXDATE` is reported as a deleted day, not only the ones a phone added: which ones
+/// are new is decided against the Cybozu series' exclusions by the planner. Comparing with
+/// what this product last wrote would need that kept per pair, would be lost with the mapping,
+/// and would try a day again after a pass that died between Cybozu's removal and the record;
+/// Cybozu's exclusions are the truth and make a repeated pass harmless.
+fn items_of(href: &str, etag: &str, ics: &str, zone: &str, log_ignored: bool) -> Vec<RemoteItem> {
+    let parsed = crate::ical::parse(ics)
+        .map(|calendar| overrides::read(&calendar, zone))
+        .unwrap_or_default();
+    if log_ignored {
+        for value in &parsed.ignored {
+            log::info!(
+                "{href}: the override RECURRENCE-ID {value} names no day of its series; it stays as it is and is not synced"
+            );
+        }
+    }
+    let master = RemoteItem {
+        id: href.to_string(),
+        etag: Some(
+            parsed
+                .master
+                .as_ref()
+                .map_or_else(|| etag.to_string(), fingerprint),
+        ),
+        updated: None,
+        deleted: false,
+        // A resource without a usable event (a VTODO, a broken file) is not ours to take.
+        foreign: parsed.master.is_none(),
+        event: parsed.master,
+        occurrence_of: None,
+    };
+    let days = parsed.occurrences.into_iter().map(|day| RemoteItem {
+        id: occurrence_id(href, day.date),
+        etag: day.event.as_ref().map(fingerprint),
+        updated: None,
+        deleted: day.event.is_none(),
+        foreign: false,
+        event: day.event,
+        occurrence_of: Some(OccurrenceOf {
+            series_id: href.to_string(),
+            date: day.date,
+        }),
+    });
+    std::iter::once(master).chain(days).collect()
+}
+
+/// The id of one day of the series in the resource `href`: the href, `#`, the day (`YYYYMMDD`).
+/// An href never holds a `#` (it would end the path), so this can never be a resource's id; and
+/// the day, rather than the `RECURRENCE-ID` as written, keeps the id when a client rewrites that
+/// in another form (with a `TZID`, in UTC).
+fn occurrence_id(href: &str, date: NaiveDate) -> String {
+    format!("{href}#{}", date.format("%Y%m%d"))
+}
+
+fn split_occurrence_id(id: &str) -> Option<(&str, NaiveDate)> {
+    let (href, day) = id.rsplit_once('#')?;
+    Some((href, NaiveDate::parse_from_str(day, "%Y%m%d").ok()?))
+}
+
+/// What the engine keeps as the etag of a CalDAV event: a digest of the fields it maps, taken
+/// per VEVENT. The resource's ETag changes with any of its parts (a day's override, an alarm),
+/// and would make the series and each of its days look changed whenever one of them is. The
+/// `EXDATE`s are left out: a deleted day reaches Cybozu as a day of its own (see `items_of`),
+/// never as a change of the whole series, and this product's own `EXDATE` for a day Cybozu
+/// deleted must not make the series look changed either.
+fn fingerprint(event: &RemoteEvent) -> String {
+    let when = match event.when {
+        RemoteWhen::Timed { start, end } => format!("{}/{}", start.to_rfc3339(), end.to_rfc3339()),
+        RemoteWhen::AllDay { start, end } => format!("{start}/{end}"),
+    };
+    let rule: Vec<&str> = event
+        .recurrence
+        .iter()
+        .map(String::as_str)
+        .filter(|line| !line_is(line, "EXDATE"))
+        .collect();
+    let visibility = match event.visibility {
+        Visibility::Default => "",
+        Visibility::Public => "public",
+        Visibility::Private => "private",
+    };
+    let fields = [
+        event.title.as_str(),
+        &event.description,
+        &event.location,
+        &when,
+        &event.timezone,
+        &rule.join("\n"),
+        visibility,
+        if event.transparent { "transparent" } else { "" },
+        if event.tentative { "tentative" } else { "" },
+        &event.cybozu_id.map(|id| id.to_string()).unwrap_or_default(),
+        &event
+            .cybozu_version
+            .map(|v| v.to_string())
+            .unwrap_or_default(),
+        event.plan.as_deref().unwrap_or("\u{0}"),
+    ];
+    let digest = ring::digest::digest(&ring::digest::SHA256, fields.join("\u{1f}").as_bytes());
+    let hex: String = digest.as_ref()[..16]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    format!("dncs:{hex}")
+}
+
 /// The path of an absolute URL (servers name resources by path).
 fn path_of(url: &str) -> String {
     match url.split_once("://") {
@@ -374,5 +546,117 @@ impl EtagCursor {
             out.push_str(etag);
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HREF: &str = "/alice/work/dncs-abc.ics";
+
+    fn d(text: &str) -> NaiveDate {
+        NaiveDate::parse_from_str(text, "%Y-%m-%d").expect("date")
+    }
+
+    /// A weekly series (Tuesdays 8:00 JST) with one week excluded, one day moved by a phone and
+    /// one day cancelled by another.
+    const SERIES: &str = "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nBEGIN:VEVENT\r\nUID:s1\r\n\
+        DTSTART:20261123T230000Z\r\nDTEND:20261123T233000Z\r\nRRULE:FREQ=WEEKLY;BYDAY=TU\r\n\
+        EXDATE;TZID=Asia/Tokyo:20261201T080000\r\nSUMMARY:朝の個人作業\r\nX-DNCS-CYBOZU-ID:8\r\n\
+        END:VEVENT\r\nBEGIN:VEVENT\r\nUID:s1\r\nRECURRENCE-ID;TZID=Asia/Tokyo:20261208T080000\r\n\
+        DTSTART:20261208T050000Z\r\nDTEND:20261208T053000Z\r\nSUMMARY:午後に変更\r\n\
+        X-DNCS-CYBOZU-ID:8\r\nEND:VEVENT\r\nBEGIN:VEVENT\r\nUID:s1\r\n\
+        RECURRENCE-ID:20261214T230000Z\r\nDTSTART:20261214T230000Z\r\nDTEND:20261214T233000Z\r\n\
+        STATUS:CANCELLED\r\nSUMMARY:朝の個人作業\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n";
+
+    #[test]
+    fn a_series_resource_is_its_master_and_its_days() {
+        let items = items_of(HREF, "\"e1\"", SERIES, "Asia/Tokyo", false);
+        let seen: Vec<(&str, bool, Option<NaiveDate>)> = items
+            .iter()
+            .map(|i| {
+                (
+                    i.id.as_str(),
+                    i.deleted,
+                    i.occurrence_of.as_ref().map(|o| o.date),
+                )
+            })
+            .collect();
+        assert_eq!(
+            seen,
+            vec![
+                (HREF, false, None),
+                (
+                    "/alice/work/dncs-abc.ics#20261201",
+                    true,
+                    Some(d("2026-12-01"))
+                ),
+                (
+                    "/alice/work/dncs-abc.ics#20261208",
+                    false,
+                    Some(d("2026-12-08"))
+                ),
+                (
+                    "/alice/work/dncs-abc.ics#20261215",
+                    true,
+                    Some(d("2026-12-15"))
+                ),
+            ]
+        );
+        assert!(items[1..]
+            .iter()
+            .all(|i| i.occurrence_of.as_ref().map(|o| o.series_id.as_str()) == Some(HREF)));
+        assert_eq!(
+            items[2].event.as_ref().map(|e| e.title.as_str()),
+            Some("午後に変更")
+        );
+        // Each part has an etag of its own, none the resource's.
+        assert!(items[0]
+            .etag
+            .as_deref()
+            .is_some_and(|e| e.starts_with("dncs:")));
+        assert_ne!(items[0].etag, items[2].etag);
+        assert_eq!(items[1].etag, None);
+    }
+
+    #[test]
+    fn a_days_id_is_never_a_resources_and_reads_back() {
+        let id = occurrence_id(HREF, d("2026-12-08"));
+        assert_eq!(split_occurrence_id(&id), Some((HREF, d("2026-12-08"))));
+        assert_eq!(split_occurrence_id(HREF), None);
+        // A percent-encoded `#` in a name is part of the path, not a day.
+        assert_eq!(split_occurrence_id("/alice/work/a%2320261208.ics"), None);
+    }
+
+    #[test]
+    fn a_series_etag_changes_with_its_fields_but_not_with_its_days() {
+        let items = items_of(HREF, "\"e1\"", SERIES, "Asia/Tokyo", false);
+        let master = items[0].event.clone().expect("master");
+        let mut more_exdates = master.clone();
+        more_exdates
+            .recurrence
+            .push("EXDATE;TZID=Asia/Tokyo:20261222T080000".into());
+        assert_eq!(fingerprint(&master), fingerprint(&more_exdates));
+        let mut retitled = master.clone();
+        retitled.title = "朝の作業".into();
+        assert_ne!(fingerprint(&master), fingerprint(&retitled));
+        let mut other_rule = master.clone();
+        other_rule.recurrence[0] = "RRULE:FREQ=WEEKLY;BYDAY=WE".into();
+        assert_ne!(fingerprint(&master), fingerprint(&other_rule));
+        // Another day's override changing leaves the master and the other days as they were.
+        let edited = SERIES.replace("SUMMARY:午後に変更", "SUMMARY:夕方に変更");
+        let again = items_of(HREF, "\"e2\"", &edited, "Asia/Tokyo", false);
+        assert_eq!(again[0].etag, items[0].etag);
+        assert_ne!(again[2].etag, items[2].etag);
+    }
+
+    #[test]
+    fn a_resource_without_a_usable_event_is_foreign() {
+        let todo = "BEGIN:VCALENDAR\r\nBEGIN:VTODO\r\nUID:t\r\nEND:VTODO\r\nEND:VCALENDAR\r\n";
+        let items = items_of(HREF, "\"e1\"", todo, "Asia/Tokyo", false);
+        assert_eq!(items.len(), 1);
+        assert!(items[0].foreign);
+        assert_eq!(items[0].etag.as_deref(), Some("\"e1\""));
     }
 }

@@ -274,10 +274,7 @@ pub fn to_cybozu(
         (Visibility::Default, None) => PublicType::Private,
     };
     let tz = zone(&event.timezone);
-    let series = remote
-        .recurrence
-        .iter()
-        .find(|line| line.trim_start().to_ascii_uppercase().starts_with("RRULE"));
+    let series = remote.recurrence.iter().find(|line| line_is(line, "RRULE"));
     match (&remote.when, series) {
         (RemoteWhen::Timed { start, end }, None) => {
             event.event_type = EventType::Normal;
@@ -321,7 +318,7 @@ pub fn to_cybozu(
             let exclusions = remote
                 .recurrence
                 .iter()
-                .filter(|line| line.trim_start().to_ascii_uppercase().starts_with("EXDATE"))
+                .filter(|line| line_is(line, "EXDATE"))
                 .flat_map(|line| exdates(line, tz))
                 .map(|date| {
                     let start = local_to_utc(tz, date, start_time.unwrap_or(NaiveTime::MIN));
@@ -343,6 +340,13 @@ pub fn to_cybozu(
         }
     }
     Ok(event)
+}
+
+/// Whether a recurrence line (`RRULE:…`, `EXDATE;TZID=…:…`) is of the property `name`.
+pub fn line_is(line: &str, name: &str) -> bool {
+    line.trim_start()
+        .get(..name.len())
+        .is_some_and(|head| head.eq_ignore_ascii_case(name))
 }
 
 /// The local dates of an `EXDATE` line (`EXDATE;TZID=…:20261109T093000,…`, `EXDATE;VALUE=DATE:…`,

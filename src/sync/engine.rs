@@ -6,9 +6,10 @@ use std::collections::{BTreeSet, HashMap};
 
 use chrono::{DateTime, Utc};
 
-use super::convert::{to_cybozu, to_remote, Directory, InboundRules, RemoteEvent};
+use super::convert::{line_is, to_cybozu, to_remote, Directory, InboundRules, RemoteEvent};
 use super::plan::{plan, Action, Changes, Context, Direction, Note, Pair, Plan, RemoteItem};
 use crate::config::Config;
+use crate::cybozu::repeat::{excludes, matches, zone};
 use crate::cybozu::{ChangeKind, Client, CybozuError, Event, EventType, ItemVersion, RepeatScope};
 use crate::store::{Mapping, PassCounts, Side, Store, StoreError, UserId};
 
@@ -197,6 +198,13 @@ impl Pass<'_> {
         };
         snapshot.cursor = Some(listing.cursor);
         changes.remote = listing.items;
+        if !pairs.is_empty() {
+            // Days of paired series changed on their own are checked against the Cybozu series
+            // as it stands (which days it has, which it excludes already).
+            let series = series_to_read(&pairs, &changes);
+            let (events, _) = self.read_events(&series)?;
+            snapshot.window_events.extend(events);
+        }
         // Titles are split on the plan menu only where events may be paired: a quiet pass asks
         // Cybozu nothing more.
         let mapped: BTreeSet<&str> = pairs.iter().map(|p| p.remote_id.as_str()).collect();
@@ -291,9 +299,41 @@ impl Pass<'_> {
     }
 }
 
+/// The paired Cybozu series not read yet whose remote side lists days changed or deleted on
+/// their own, or whose changed master has `EXDATE`s.
+fn series_to_read(pairs: &[Pair], changes: &Changes) -> Vec<u64> {
+    let read: BTreeSet<u64> = changes.cybozu_changed.iter().filter_map(|e| e.id).collect();
+    let paired: BTreeSet<&str> = pairs.iter().map(|p| p.remote_id.as_str()).collect();
+    let mut wanted = BTreeSet::new();
+    for item in &changes.remote {
+        let series_id = match &item.occurrence_of {
+            Some(of) if !paired.contains(item.id.as_str()) => of.series_id.as_str(),
+            Some(_) => continue,
+            None => {
+                let changed_series = item
+                    .event
+                    .as_ref()
+                    .is_some_and(|e| e.recurrence.iter().any(|l| line_is(l, "EXDATE")));
+                if !changed_series {
+                    continue;
+                }
+                item.id.as_str()
+            }
+        };
+        if let Some(pair) = pairs.iter().find(|p| p.remote_id == series_id) {
+            let changed = item.occurrence_of.is_some() || item.etag != pair.remote_etag;
+            if changed && !read.contains(&pair.cybozu_id) {
+                wanted.insert(pair.cybozu_id);
+            }
+        }
+    }
+    wanted.into_iter().collect()
+}
+
 /// What the reading step saw, for the applying step.
 #[derive(Debug, Default)]
 pub struct Snapshot {
+    /// See [`Context::cybozu_window`].
     pub window_events: Vec<Event>,
     pub cybozu: HashMap<u64, Event>,
     pub remote: HashMap<String, RemoteItem>,
@@ -301,12 +341,20 @@ pub struct Snapshot {
     pub cursor: Option<String>,
 }
 
+/// Where a mapping's `extra` keeps the series a split-off day belongs to.
+const EXTRA_SERIES: &str = "series";
+
 fn pair_of(mapping: &Mapping) -> Option<Pair> {
     Some(Pair {
         cybozu_id: u64::try_from(mapping.cybozu_id).ok()?,
         cybozu_version: u64::try_from(mapping.cybozu_version).ok()?,
         remote_id: mapping.remote_id.clone(),
         remote_etag: mapping.remote_etag.clone(),
+        series: mapping
+            .extra
+            .get(EXTRA_SERIES)
+            .and_then(|s| s.as_str())
+            .map(str::to_string),
     })
 }
 
@@ -461,12 +509,28 @@ impl<'p, 'a> Applier<'p, 'a> {
         remote_id: &str,
         etag: Option<String>,
     ) -> Result<(), PassError> {
+        // A split-off day remembers its series: the listing says so while it is read, the pair
+        // afterwards.
+        let series = self
+            .remote_item(remote_id)
+            .and_then(|r| r.occurrence_of.as_ref())
+            .map(|o| o.series_id.clone())
+            .or_else(|| {
+                self.snapshot
+                    .pairs
+                    .get(&cybozu_id)
+                    .filter(|p| p.remote_id == remote_id)
+                    .and_then(|p| p.series.clone())
+            });
         let mapping = Mapping {
             cybozu_id: i64::try_from(cybozu_id).unwrap_or_default(),
             cybozu_version: i64::try_from(version).unwrap_or_default(),
             remote_id: remote_id.to_string(),
             remote_etag: etag,
-            extra: serde_json::Value::Null,
+            extra: series.map_or(
+                serde_json::Value::Null,
+                |series| serde_json::json!({ EXTRA_SERIES: series }),
+            ),
         };
         Ok(self.pass.store.put_mapping(self.pass.user_id, &mapping)?)
     }
@@ -648,7 +712,49 @@ impl<'p, 'a> Applier<'p, 'a> {
             added.version.unwrap_or_default(),
             &written.id,
             written.etag,
-        )
+        )?;
+        self.new_series_days(&added, remote_id)
+    }
+
+    /// A series that came from the phone with days changed or deleted on their own: Cybozu has
+    /// the series now, so those days are split off or removed at once (they were not planned, as
+    /// the series had no Cybozu id then, and the next listing may not show them again).
+    fn new_series_days(&mut self, added: &Event, remote_id: &str) -> Result<(), PassError> {
+        let (Some(cybozu_id), Some(repeat)) = (added.id, added.repeat.as_ref()) else {
+            return Ok(());
+        };
+        let tz = zone(&added.timezone);
+        let paired: BTreeSet<&str> = self
+            .snapshot
+            .pairs
+            .values()
+            .map(|p| p.remote_id.as_str())
+            .collect();
+        let mut days: Vec<(chrono::NaiveDate, String, bool)> = self
+            .snapshot
+            .remote
+            .values()
+            .filter(|r| !paired.contains(r.id.as_str()))
+            .filter_map(|r| {
+                let of = r
+                    .occurrence_of
+                    .as_ref()
+                    .filter(|o| o.series_id == remote_id)?;
+                Some((of.date, r.id.clone(), r.deleted))
+            })
+            .filter(|(date, _, _)| {
+                matches(&repeat.condition, *date) && !excludes(repeat, tz, *date)
+            })
+            .collect();
+        days.sort();
+        for (date, day_id, deleted) in days {
+            if deleted {
+                self.exclude_occurrence(cybozu_id, date)?;
+            } else {
+                self.detach_occurrence(cybozu_id, date, &day_id)?;
+            }
+        }
+        Ok(())
     }
 
     fn update_cybozu(&mut self, cybozu_id: u64, remote_id: &str) -> Result<(), PassError> {
@@ -667,7 +773,7 @@ impl<'p, 'a> Applier<'p, 'a> {
                 }));
             return Ok(());
         }
-        let updated = match to_cybozu(&remote_event, Some(&current), user, &rules) {
+        let mut updated = match to_cybozu(&remote_event, Some(&current), user, &rules) {
             Ok(updated) => updated,
             Err(e) => {
                 self.messages
@@ -675,6 +781,13 @@ impl<'p, 'a> Applier<'p, 'a> {
                 return Ok(());
             }
         };
+        // A series keeps Cybozu's own exclusions: the days it split off (which the remote side
+        // shows as overrides, not EXDATEs) must not come back, and a day deleted on the phone
+        // is removed on its own (`ExcludeOccurrence`), only for this user when others share it.
+        if let (Some(rule), Some(current_rule)) = (updated.repeat.as_mut(), current.repeat.as_ref())
+        {
+            rule.exclusions = current_rule.exclusions.clone();
+        }
         let written = if current.event_type == EventType::Repeat {
             self.pass
                 .cybozu
@@ -699,14 +812,20 @@ impl<'p, 'a> Applier<'p, 'a> {
         Ok(())
     }
 
-    /// Keeps the series' pair, with the version this write gave it (so it is not an echo).
+    /// Keeps the series' pair, with the version this write gave it (so it is not an echo). The
+    /// pair as stored now, not as read: an earlier action of this pass may have rewritten the
+    /// series on either side (its etag), or adopted it.
     fn record_series(&self, cybozu_id: u64, version: Option<u64>) -> Result<(), PassError> {
-        if let Some(pair) = self.snapshot.pairs.get(&cybozu_id) {
+        let stored = self.pass.store.mapping_for_cybozu(
+            self.pass.user_id,
+            i64::try_from(cybozu_id).unwrap_or_default(),
+        )?;
+        if let Some(pair) = stored.as_ref().and_then(pair_of) {
             self.record(
                 cybozu_id,
                 version.unwrap_or(pair.cybozu_version),
                 &pair.remote_id,
-                pair.remote_etag.clone(),
+                pair.remote_etag,
             )?;
         }
         Ok(())
@@ -745,16 +864,25 @@ impl<'p, 'a> Applier<'p, 'a> {
             .modify_repeat_event(RepeatScope::This(date), &day)?;
         self.record_series(cybozu_id, split.original.version)?;
         let etag = self.remote_item(remote_id).and_then(|r| r.etag.clone());
-        if let Some(new_id) = split.modified.id.filter(|id| *id != cybozu_id) {
-            self.record(
-                new_id,
-                split.modified.version.unwrap_or_default(),
-                remote_id,
-                etag,
-            )?;
-        }
         self.counts.cybozu_updated += 1;
-        Ok(())
+        let Some(new_id) = split.modified.id.filter(|id| *id != cybozu_id) else {
+            return Ok(());
+        };
+        let version = split.modified.version.unwrap_or_default();
+        self.record(new_id, version, remote_id, etag.clone())?;
+        // The day's copy learns which Cybozu event it is now (phones copy the series' id into
+        // it), so that a lost mapping pairs it again with that event, not with the series.
+        let mut tagged = remote_event;
+        tagged.cybozu_id = Some(new_id);
+        tagged.cybozu_version = split.modified.version;
+        if tagged.plan.is_none() && !split.modified.plan.is_empty() {
+            tagged.plan = Some(split.modified.plan.clone());
+        }
+        let written = self
+            .pass
+            .remote
+            .update(remote_id, etag.as_deref(), &tagged)?;
+        self.record(new_id, version, &written.id, written.etag)
     }
 
     fn exclude_occurrence(

@@ -6,6 +6,7 @@ use chrono::{DateTime, Duration, NaiveDate, NaiveDateTime, TimeZone, Utc};
 use chrono_tz::Tz;
 
 use super::convert::{RemoteEvent, RemoteWhen, Visibility};
+use super::overrides;
 use crate::ical::{escape_text, parse, unescape_text, vtimezone, Component, Property, PRODID};
 
 pub const X_CYBOZU_ID: &str = "X-DNCS-CYBOZU-ID";
@@ -102,8 +103,8 @@ pub fn fill_vevent(vevent: &mut Component, uid: &str, event: &RemoteEvent, stamp
     vevent.properties.extend(owned);
 }
 
-/// A calendar object resource for one event: the server's version with our fields replaced,
-/// or a new one.
+/// A calendar object resource for one event: the server's version with our fields replaced in
+/// its master, its one-day overrides kept on their days, or a new one.
 pub fn resource(
     existing: Option<&str>,
     uid: &str,
@@ -113,6 +114,7 @@ pub fn resource(
     let mut calendar = existing
         .and_then(|text| parse(text).ok())
         .unwrap_or_else(|| new_calendar(&[event.timezone.as_str()], stamp));
+    let before = overrides::rule_in(&calendar, &event.timezone);
     let master = calendar
         .children
         .iter()
@@ -125,6 +127,7 @@ pub fn resource(
             calendar.children.push(vevent);
         }
     }
+    overrides::keep_overrides(&mut calendar, before.as_ref(), &event.timezone);
     calendar.to_text()
 }
 
@@ -250,13 +253,13 @@ fn content_line(p: &Property) -> String {
     line
 }
 
-enum Moment {
+pub(super) enum Moment {
     Date(NaiveDate),
     Instant(DateTime<Utc>),
 }
 
 /// A DATE, a UTC time (`…Z`), a time in its TZID, or a floating time (in `default_tz`).
-fn read_time(property: &Property, default_tz: Tz) -> Option<Moment> {
+pub(super) fn read_time(property: &Property, default_tz: Tz) -> Option<Moment> {
     let value = property.value.trim();
     if property
         .param("VALUE")
@@ -376,6 +379,38 @@ mod tests {
             Some("会議:定例, 週次; 重要")
         );
         assert_eq!(vevent.properties_named("DTSTART").count(), 1);
+    }
+
+    #[test]
+    fn writing_a_series_master_keeps_the_phones_overrides_on_their_days() {
+        // The phone changed Wednesday 9 December on its own; Cybozu has split that day off, so
+        // the series it writes back excludes it.
+        let phone = "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nBEGIN:VEVENT\r\nUID:u1\r\nDTSTART:20261125T010000Z\r\nDTEND:20261125T020000Z\r\nRRULE:FREQ=WEEKLY;BYDAY=WE\r\nSUMMARY:old\r\nEND:VEVENT\r\nBEGIN:VEVENT\r\nUID:u1\r\nRECURRENCE-ID:20261209T010000Z\r\nDTSTART:20261209T050000Z\r\nDTEND:20261209T060000Z\r\nSUMMARY:この日だけ午後\r\nBEGIN:VALARM\r\nACTION:DISPLAY\r\nTRIGGER:-PT10M\r\nEND:VALARM\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n";
+        let mut event = sample();
+        event.recurrence = vec![
+            "RRULE:FREQ=WEEKLY;BYDAY=WE".into(),
+            "EXDATE;TZID=Asia/Tokyo:20261202T100000".into(),
+            "EXDATE;TZID=Asia/Tokyo:20261209T100000".into(),
+        ];
+        let text = resource(Some(phone), "u1", &event, utc("2026-11-25T00:00:00Z"));
+        let calendar = parse(&text).expect("parses");
+        let day = calendar
+            .children
+            .iter()
+            .find(|c| c.property("RECURRENCE-ID").is_some())
+            .expect("the override is kept");
+        assert_eq!(day.text("SUMMARY").as_deref(), Some("この日だけ午後"));
+        assert_eq!(day.children_named("VALARM").count(), 1);
+        let written = master(&text);
+        let exdates: Vec<&str> = written
+            .properties_named("EXDATE")
+            .map(|p| p.value.as_str())
+            .collect();
+        assert_eq!(
+            exdates,
+            vec!["20261202T100000"],
+            "the overridden day is not hidden"
+        );
     }
 
     #[test]

@@ -7,6 +7,7 @@ pub mod convert;
 pub mod engine;
 pub mod google;
 pub mod icalendar;
+pub mod overrides;
 pub mod plan;
 pub mod rrule;
 pub mod run;

@@ -5,10 +5,11 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 
-use super::convert::{split_title, RemoteEvent, RemoteWhen};
+use super::convert::{exdates, line_is, split_title, RemoteEvent, RemoteWhen};
 use crate::config::Conflict;
+use crate::cybozu::repeat::{excludes, matches, zone};
 use crate::cybozu::{Event, EventType};
 
 /// A pass that would delete more than this share of a user's mapped events stops…
@@ -23,6 +24,9 @@ pub struct Pair {
     pub cybozu_version: u64,
     pub remote_id: String,
     pub remote_etag: Option<String>,
+    /// For a day split off a series: the remote id of that series, whose resource (or whose
+    /// instances) holds the day's copy, so that it goes when the series goes.
+    pub series: Option<String>,
 }
 
 /// One remote event as the incremental listing reports it.
@@ -60,9 +64,15 @@ pub struct Changes {
     pub remote: Vec<RemoteItem>,
 }
 
-/// What to do.
+/// What to do. A plan is applied in this order (the variants' order), so `Forget` comes first:
+/// a pair dropped to make way for a new copy must be gone before the new pair is recorded (the
+/// mapping refuses a remote id paired twice, and a later `Forget` would drop the new pair).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Action {
+    /// Drop the pair: both sides are gone, or one side's copy is made again.
+    Forget {
+        cybozu_id: u64,
+    },
     /// Take an existing pair into the mapping; `refresh` says which side is rewritten from the
     /// other because their fields differ (the newer side wins).
     Adopt {
@@ -93,10 +103,6 @@ pub enum Action {
         cybozu_id: u64,
         remote_id: String,
     },
-    /// Both sides are gone: drop the pair.
-    Forget {
-        cybozu_id: u64,
-    },
     /// One occurrence of a series changed on the phone: Cybozu splits it off
     /// (`ScheduleModifyRepeatEvents type=this`) and the new event is paired with that occurrence.
     DetachOccurrence {
@@ -117,6 +123,25 @@ pub enum Action {
         cybozu_id: u64,
         remote_id: String,
     },
+}
+
+impl Action {
+    /// The Cybozu event an action is about (`None` for one not in Cybozu yet).
+    pub fn cybozu_id(&self) -> Option<u64> {
+        match self {
+            Self::Forget { cybozu_id }
+            | Self::Adopt { cybozu_id, .. }
+            | Self::CreateRemote { cybozu_id }
+            | Self::UpdateRemote { cybozu_id, .. }
+            | Self::DeleteRemote { cybozu_id, .. }
+            | Self::UpdateCybozu { cybozu_id, .. }
+            | Self::DeleteCybozu { cybozu_id, .. }
+            | Self::DetachOccurrence { cybozu_id, .. }
+            | Self::ExcludeOccurrence { cybozu_id, .. }
+            | Self::TagRemote { cybozu_id, .. } => Some(*cybozu_id),
+            Self::CreateCybozu { .. } => None,
+        }
+    }
 }
 
 /// Which side is written.
@@ -229,7 +254,9 @@ pub struct Context<'a> {
     pub conflict: Conflict,
     pub plan_menu: &'a [String],
     pub window: (DateTime<Utc>, DateTime<Utc>),
-    /// On a first pass (no pairs yet) every Cybozu event of the window, for adoption.
+    /// Cybozu events read as they stand besides the changed ones: on a first pass (no pairs yet)
+    /// every event of the window, for adoption; later the paired series whose days the remote
+    /// side changed or deleted on their own, to check those days against.
     pub cybozu_window: &'a [Event],
 }
 
@@ -280,7 +307,14 @@ pub fn plan(ctx: &Context<'_>, changes: &Changes) -> Plan {
         let c_changed = cybozu_changed.get(&pair.cybozu_id).copied();
         let c_deleted = cybozu_deleted.contains(&pair.cybozu_id);
         let r = remote_changed.get(pair.remote_id.as_str()).copied();
-        let r_deleted = r.is_some_and(|r| r.deleted);
+        // A day split off a series has no copy once the phone deleted the whole series.
+        let series_gone = !listed.contains_key(pair.remote_id.as_str())
+            && pair
+                .series
+                .as_deref()
+                .and_then(|series| listed.get(series))
+                .is_some_and(|r| r.deleted);
+        let r_deleted = r.is_some_and(|r| r.deleted) || series_gone;
         let r_changed = r.filter(|r| !r.deleted);
         let (cid, rid) = (pair.cybozu_id, pair.remote_id.clone());
         let title = || {
@@ -380,37 +414,14 @@ pub fn plan(ctx: &Context<'_>, changes: &Changes) -> Plan {
         }
     }
 
-    // Single occurrences of a mapped series, changed or deleted on their own.
-    for item in &changes.remote {
-        let Some(occurrence) = &item.occurrence_of else {
-            continue;
-        };
-        if by_remote.contains_key(item.id.as_str()) {
-            continue;
-        }
-        let Some(series) = by_remote.get(occurrence.series_id.as_str()) else {
-            continue;
-        };
-        let (cybozu_id, date, remote_id) = (series.cybozu_id, occurrence.date, item.id.clone());
-        out.actions.push(if item.deleted {
-            Action::ExcludeOccurrence {
-                cybozu_id,
-                date,
-                remote_id,
-            }
-        } else {
-            Action::DetachOccurrence {
-                cybozu_id,
-                date,
-                remote_id,
-            }
-        });
-    }
+    series_dropped(&mut out, ctx, &cybozu_deleted);
 
     // Events no pair knows: adopt what already is a copy, copy the rest.
     let first_pass = ctx.pairs.is_empty();
-    let mut claimed_remote: BTreeSet<&str> = BTreeSet::new();
-    let mut claimed_cybozu: BTreeSet<u64> = by_cybozu.keys().copied().collect();
+    let mut claimed = Claimed {
+        remote: BTreeSet::new(),
+        cybozu: by_cybozu.keys().copied().collect(),
+    };
     let unmapped_remote: Vec<&RemoteItem> = changes
         .remote
         .iter()
@@ -428,52 +439,19 @@ pub fn plan(ctx: &Context<'_>, changes: &Changes) -> Plan {
             .filter(|e| e.id.is_some_and(|id| !by_cybozu.contains_key(&id)))
             .collect()
     };
-    // First by the Cybozu id this product writes into the remote copy…
-    for remote in &unmapped_remote {
-        let Some(cid) = remote.event.as_ref().and_then(|e| e.cybozu_id) else {
-            continue;
-        };
-        if claimed_cybozu.contains(&cid) {
-            continue;
-        }
-        if let Some(event) = candidates.iter().find(|e| e.id == Some(cid)) {
-            claimed_cybozu.insert(cid);
-            claimed_remote.insert(remote.id.as_str());
-            out.actions.push(adopt(event, remote, ctx));
-        }
-    }
-    // …then by the same start, end and title. On a first pass this adopts the copies an earlier
-    // installation made; later it pairs an event this product added to Cybozu just before a crash
-    // with the remote event it came from, so that the retry does not add it twice.
-    {
-        for remote in &unmapped_remote {
-            if claimed_remote.contains(remote.id.as_str()) {
-                continue;
-            }
-            let Some(remote_event) = remote.event.as_ref() else {
-                continue;
-            };
-            let twin = candidates.iter().find(|e| {
-                e.id.is_some_and(|id| !claimed_cybozu.contains(&id))
-                    && same_time_and_title(e, remote_event, ctx.plan_menu)
-            });
-            if let Some(event) = twin {
-                if let Some(cid) = event.id {
-                    claimed_cybozu.insert(cid);
-                    claimed_remote.insert(remote.id.as_str());
-                    out.actions.push(adopt(event, remote, ctx));
-                }
-            }
-        }
-    }
+    adopt_unpaired(&mut out, ctx, &unmapped_remote, &candidates, &mut claimed);
+    // Days of a series changed or deleted on their own, the series paired before this pass or
+    // adopted just now; a day Cybozu has split off already is adopted like any other copy.
+    let settled = plan_days(&mut out, ctx, changes, &cybozu_changed, &cybozu_deleted);
+    adopt_unpaired(&mut out, ctx, &settled, &candidates, &mut claimed);
     for event in &candidates {
-        if let Some(cid) = event.id.filter(|id| !claimed_cybozu.contains(id)) {
-            claimed_cybozu.insert(cid);
+        if let Some(cid) = event.id.filter(|id| !claimed.cybozu.contains(id)) {
+            claimed.cybozu.insert(cid);
             out.actions.push(Action::CreateRemote { cybozu_id: cid });
         }
     }
     for remote in unmapped_remote {
-        if claimed_remote.contains(remote.id.as_str()) {
+        if claimed.remote.contains(remote.id.as_str()) {
             continue;
         }
         let is_series_we_cannot_hold = remote
@@ -505,6 +483,247 @@ pub fn plan(ctx: &Context<'_>, changes: &Changes) -> Plan {
     out.actions.sort();
     out.actions.dedup();
     out
+}
+
+/// Remote and Cybozu events taken by a pair in this plan.
+struct Claimed<'a> {
+    remote: BTreeSet<&'a str>,
+    cybozu: BTreeSet<u64>,
+}
+
+/// Pairs unpaired remote events with unpaired Cybozu events: first by the Cybozu id this product
+/// writes into the remote copy, then by the same start, end and title. On a first pass this adopts
+/// the copies an earlier installation made; later it pairs an event this product added to Cybozu
+/// just before a crash with the remote event it came from, so that the retry does not add it
+/// twice.
+fn adopt_unpaired<'a>(
+    out: &mut Plan,
+    ctx: &Context<'_>,
+    remote: &[&'a RemoteItem],
+    candidates: &[&Event],
+    claimed: &mut Claimed<'a>,
+) {
+    for remote in remote {
+        let Some(cid) = remote.event.as_ref().and_then(|e| e.cybozu_id) else {
+            continue;
+        };
+        if claimed.cybozu.contains(&cid) || claimed.remote.contains(remote.id.as_str()) {
+            continue;
+        }
+        if let Some(event) = candidates.iter().find(|e| e.id == Some(cid)) {
+            claimed.cybozu.insert(cid);
+            claimed.remote.insert(remote.id.as_str());
+            out.actions.push(adopt(event, remote, ctx));
+        }
+    }
+    for remote in remote {
+        if claimed.remote.contains(remote.id.as_str()) {
+            continue;
+        }
+        let Some(remote_event) = remote.event.as_ref() else {
+            continue;
+        };
+        let twin = candidates.iter().find(|e| {
+            e.id.is_some_and(|id| !claimed.cybozu.contains(&id))
+                && same_time_and_title(e, remote_event, ctx.plan_menu)
+        });
+        if let Some(cid) = twin.and_then(|event| event.id) {
+            claimed.cybozu.insert(cid);
+            claimed.remote.insert(remote.id.as_str());
+            if let Some(event) = twin {
+                out.actions.push(adopt(event, remote, ctx));
+            }
+        }
+    }
+}
+
+/// One day of a paired series that the remote side changed or deleted on its own.
+struct Day<'a> {
+    cybozu_id: u64,
+    date: NaiveDate,
+    remote_id: &'a str,
+    /// `None`: deleted.
+    item: Option<&'a RemoteItem>,
+}
+
+/// Plans the days of paired series changed or deleted on the phone: a changed day is split off
+/// in Cybozu, a deleted one removed (or left). Deleted days are the occurrences listed as
+/// deleted and the `EXDATE`s of a series whose phone edit goes to Cybozu, since a rewrite of the
+/// whole Cybozu series keeps Cybozu's own exclusions (a shared series must lose a day only for
+/// this user). Each day is checked against the Cybozu series as read: a day it does not have is
+/// skipped, a day it excludes already is done — and a changed one of those is answered for
+/// adoption (a split-off event paired before the pass that split it died, or a lost mapping).
+fn plan_days<'a>(
+    out: &mut Plan,
+    ctx: &Context<'_>,
+    changes: &'a Changes,
+    cybozu_changed: &BTreeMap<u64, &Event>,
+    cybozu_deleted: &BTreeSet<u64>,
+) -> Vec<&'a RemoteItem> {
+    // The series paired before this pass, or adopted just now.
+    let mut series: HashMap<&str, u64> = ctx
+        .pairs
+        .iter()
+        .map(|p| (p.remote_id.as_str(), p.cybozu_id))
+        .collect();
+    for action in &out.actions {
+        if let Action::Adopt {
+            cybozu_id,
+            remote_id,
+            ..
+        } = action
+        {
+            if let Some(item) = changes.remote.iter().find(|r| &r.id == remote_id) {
+                series.insert(item.id.as_str(), *cybozu_id);
+            }
+        }
+    }
+    let paired: BTreeSet<&str> = ctx.pairs.iter().map(|p| p.remote_id.as_str()).collect();
+    // A series whose own pair is dropped or rewritten from the other side this pass is left:
+    // its days go with it.
+    let left_alone: BTreeSet<u64> = out
+        .actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::DeleteRemote { cybozu_id, .. }
+            | Action::DeleteCybozu { cybozu_id, .. }
+            | Action::Forget { cybozu_id } => Some(*cybozu_id),
+            _ => None,
+        })
+        .chain(cybozu_deleted.iter().copied())
+        .collect();
+    let inbound: BTreeSet<u64> = out
+        .actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::UpdateCybozu { cybozu_id, .. } => Some(*cybozu_id),
+            _ => None,
+        })
+        .collect();
+    let base_of = |cid: u64| {
+        cybozu_changed
+            .get(&cid)
+            .copied()
+            .or_else(|| ctx.cybozu_window.iter().find(|e| e.id == Some(cid)))
+    };
+    let mut days: Vec<Day<'a>> = Vec::new();
+    for item in &changes.remote {
+        let Some(occurrence) = &item.occurrence_of else {
+            continue;
+        };
+        if paired.contains(item.id.as_str()) {
+            continue;
+        }
+        if let Some(&cybozu_id) = series.get(occurrence.series_id.as_str()) {
+            days.push(Day {
+                cybozu_id,
+                date: occurrence.date,
+                remote_id: &item.id,
+                item: (!item.deleted).then_some(item),
+            });
+        }
+    }
+    for item in &changes.remote {
+        let Some(&cybozu_id) = series.get(item.id.as_str()) else {
+            continue;
+        };
+        let (Some(event), Some(base)) = (item.event.as_ref(), base_of(cybozu_id)) else {
+            continue;
+        };
+        if !inbound.contains(&cybozu_id) {
+            continue;
+        }
+        let tz = zone(&base.timezone);
+        for line in &event.recurrence {
+            if line_is(line, "EXDATE") {
+                for date in exdates(line, tz) {
+                    days.push(Day {
+                        cybozu_id,
+                        date,
+                        remote_id: &item.id,
+                        item: None,
+                    });
+                }
+            }
+        }
+    }
+    let mut seen: BTreeSet<(u64, NaiveDate)> = BTreeSet::new();
+    let mut settled = Vec::new();
+    for day in days {
+        if left_alone.contains(&day.cybozu_id) || !seen.insert((day.cybozu_id, day.date)) {
+            continue;
+        }
+        let repeat = base_of(day.cybozu_id)
+            .and_then(|base| base.repeat.as_ref().map(|r| (r, zone(&base.timezone))));
+        if let Some((repeat, tz)) = repeat {
+            if !matches(&repeat.condition, day.date) {
+                continue;
+            }
+            if excludes(repeat, tz, day.date) {
+                settled.extend(day.item);
+                continue;
+            }
+        }
+        let (cybozu_id, date, remote_id) = (day.cybozu_id, day.date, day.remote_id.to_string());
+        out.actions.push(match day.item {
+            None => Action::ExcludeOccurrence {
+                cybozu_id,
+                date,
+                remote_id,
+            },
+            Some(_) => Action::DetachOccurrence {
+                cybozu_id,
+                date,
+                remote_id,
+            },
+        });
+    }
+    settled
+}
+
+/// A series whose remote copy is deleted or made again takes its split-off days' copies with it
+/// (they live inside it, or are its instances): each of those days that Cybozu keeps gets a copy
+/// of its own instead.
+fn series_dropped(out: &mut Plan, ctx: &Context<'_>, cybozu_deleted: &BTreeSet<u64>) {
+    let recreated = |cid: u64| {
+        out.actions
+            .iter()
+            .any(|a| matches!(a, Action::CreateRemote { cybozu_id } if *cybozu_id == cid))
+    };
+    let dropped: BTreeSet<&str> = out
+        .actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::DeleteRemote { cybozu_id, .. } => Some(*cybozu_id),
+            Action::Forget { cybozu_id } if recreated(*cybozu_id) => Some(*cybozu_id),
+            _ => None,
+        })
+        .filter_map(|cid| ctx.pairs.iter().find(|p| p.cybozu_id == cid))
+        .map(|p| p.remote_id.as_str())
+        .collect();
+    for pair in ctx.pairs {
+        let Some(series) = pair.series.as_deref() else {
+            continue;
+        };
+        if !dropped.contains(series) || cybozu_deleted.contains(&pair.cybozu_id) {
+            continue;
+        }
+        // Deleted on the phone meanwhile: it goes in Cybozu too, nothing to copy.
+        if out.actions.iter().any(
+            |a| matches!(a, Action::DeleteCybozu { cybozu_id, .. } if *cybozu_id == pair.cybozu_id),
+        ) {
+            continue;
+        }
+        // Whatever else was planned for the day is covered by its fresh copy.
+        out.actions
+            .retain(|a| a.cybozu_id() != Some(pair.cybozu_id));
+        out.actions.push(Action::Forget {
+            cybozu_id: pair.cybozu_id,
+        });
+        out.actions.push(Action::CreateRemote {
+            cybozu_id: pair.cybozu_id,
+        });
+    }
 }
 
 fn push_inbound_update(out: &mut Plan, base: &Event, remote: &RemoteItem, cid: u64, rid: String) {
@@ -661,6 +880,7 @@ mod tests {
             cybozu_version: version,
             remote_id: rid.into(),
             remote_etag: Some(etag.into()),
+            series: None,
         }
     }
 
@@ -916,6 +1136,237 @@ mod tests {
                     cybozu_id: 5,
                     date: day + chrono::Duration::days(7),
                     remote_id: "series_20261207".into()
+                },
+            ]
+        );
+    }
+
+    fn day(text: &str) -> NaiveDate {
+        NaiveDate::parse_from_str(text, "%Y-%m-%d").expect("date")
+    }
+
+    /// Cybozu series 5: Tuesdays 8:00–8:30 JST from 24 November, without the `excluded` days.
+    fn series(excluded: &[&str]) -> Event {
+        let tz = chrono_tz::Asia::Tokyo;
+        let at = |d: &str, h: u32, m: u32| {
+            crate::cybozu::repeat::local_to_utc(
+                tz,
+                day(d),
+                chrono::NaiveTime::from_hms_opt(h, m, 0).expect("time"),
+            )
+        };
+        let mut e = Event::new("Asia/Tokyo");
+        e.id = Some(5);
+        e.version = Some(100);
+        e.detail = "朝の個人作業".into();
+        e.members = vec![Member::User(1)];
+        e.event_type = EventType::Repeat;
+        e.repeat = Some(crate::cybozu::RepeatInfo {
+            condition: crate::cybozu::RepeatCondition {
+                kind: crate::cybozu::RepeatKind::Week,
+                start_date: day("2026-11-24"),
+                end_date: None,
+                start_time: chrono::NaiveTime::from_hms_opt(8, 0, 0),
+                end_time: chrono::NaiveTime::from_hms_opt(8, 30, 0),
+                day: None,
+                week: Some(2),
+            },
+            exclusions: excluded
+                .iter()
+                .map(|d| crate::cybozu::Exclusion {
+                    start: at(d, 8, 0),
+                    end: at(d, 8, 30),
+                })
+                .collect(),
+        });
+        e.when = When::Unset;
+        e
+    }
+
+    /// A day of the remote series "series" on `date`, changed (to `detail` at 14:00) or deleted.
+    fn series_day(id: &str, date: &str, changed: Option<&str>) -> RemoteItem {
+        let mut item = remote_of(&event(9, 1, changed.unwrap_or("x"), 5), id, id, false);
+        if let Some(e) = item.event.as_mut() {
+            let start = crate::cybozu::repeat::local_to_utc(
+                chrono_tz::Asia::Tokyo,
+                day(date),
+                chrono::NaiveTime::from_hms_opt(14, 0, 0).expect("time"),
+            );
+            e.when = RemoteWhen::Timed {
+                start,
+                end: start + chrono::Duration::minutes(30),
+            };
+        }
+        item.deleted = changed.is_none();
+        item.occurrence_of = Some(OccurrenceOf {
+            series_id: "series".into(),
+            date: day(date),
+        });
+        item
+    }
+
+    #[test]
+    fn days_are_checked_against_the_cybozu_series_as_it_stands() {
+        let pairs = [pair(5, 100, "series", "e5")];
+        // Cybozu excludes 1 December (its own change) and 22 December (split off earlier, by a
+        // pass that died before it recorded the new event 9).
+        let window = [series(&["2026-12-01", "2026-12-22"])];
+        let mut split_off = event(9, 200, "午後に変更", 5);
+        let start = crate::cybozu::repeat::local_to_utc(
+            chrono_tz::Asia::Tokyo,
+            day("2026-12-22"),
+            chrono::NaiveTime::from_hms_opt(14, 0, 0).expect("time"),
+        );
+        split_off.when = When::Times(vec![TimeSpan {
+            start,
+            end: Some(start + chrono::Duration::minutes(30)),
+            facility_id: None,
+        }]);
+        let changes = Changes {
+            cybozu_changed: vec![split_off],
+            cybozu_deleted: vec![],
+            remote: vec![
+                series_day("series#20261201", "2026-12-01", None),
+                series_day("series#20261208", "2026-12-08", Some("午後に変更")),
+                series_day("series#20261215", "2026-12-15", None),
+                series_day("other#20261215", "2026-12-15", None),
+                // A Wednesday: not a day of the series.
+                series_day("series#20261216", "2026-12-16", None),
+                series_day("series#20261222", "2026-12-22", Some("午後に変更")),
+            ],
+        };
+        let p = plan(&ctx(&pairs, &window, Conflict::Cybozu), &changes);
+        assert_eq!(
+            p.actions,
+            vec![
+                Action::Adopt {
+                    cybozu_id: 9,
+                    remote_id: "series#20261222".into(),
+                    refresh: None
+                },
+                Action::DetachOccurrence {
+                    cybozu_id: 5,
+                    date: day("2026-12-08"),
+                    remote_id: "series#20261208".into()
+                },
+                Action::ExcludeOccurrence {
+                    cybozu_id: 5,
+                    date: day("2026-12-15"),
+                    remote_id: "series#20261215".into()
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn exdates_a_phone_added_to_a_series_delete_those_days_only() {
+        let pairs = [pair(5, 100, "series", "e5")];
+        let window = [series(&["2026-12-01"])];
+        let mut master = remote_of(&window[0], "series", "e5-new", true);
+        if let Some(e) = master.event.as_mut() {
+            e.title = "朝の作業".into();
+            e.recurrence
+                .push("EXDATE;TZID=Asia/Tokyo:20261215T080000".into());
+        }
+        let changes = Changes {
+            cybozu_changed: vec![],
+            cybozu_deleted: vec![],
+            remote: vec![master],
+        };
+        let p = plan(&ctx(&pairs, &window, Conflict::Cybozu), &changes);
+        assert_eq!(
+            p.actions,
+            vec![
+                Action::UpdateCybozu {
+                    cybozu_id: 5,
+                    remote_id: "series".into()
+                },
+                Action::ExcludeOccurrence {
+                    cybozu_id: 5,
+                    date: day("2026-12-15"),
+                    remote_id: "series".into()
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn a_series_gone_takes_the_copies_of_its_split_off_days_along() {
+        let split = Pair {
+            series: Some("series".into()),
+            ..pair(9, 200, "series#20261208", "e9")
+        };
+        let pairs = [pair(5, 100, "series", "e5"), split];
+        // Deleted on the phone, the whole series: the split-off day goes too.
+        let mut gone = remote_of(&series(&[]), "series", "e5", true);
+        gone.deleted = true;
+        let changes = Changes {
+            cybozu_changed: vec![],
+            cybozu_deleted: vec![],
+            remote: vec![gone],
+        };
+        assert_eq!(
+            plan(&ctx(&pairs, &[], Conflict::Cybozu), &changes).actions,
+            vec![
+                Action::DeleteCybozu {
+                    cybozu_id: 5,
+                    remote_id: "series".into()
+                },
+                Action::DeleteCybozu {
+                    cybozu_id: 9,
+                    remote_id: "series#20261208".into()
+                },
+            ]
+        );
+        // Deleted in Cybozu, the series only: the split-off day stays, with a copy of its own.
+        let changes = Changes {
+            cybozu_changed: vec![],
+            cybozu_deleted: vec![5],
+            remote: vec![],
+        };
+        assert_eq!(
+            plan(&ctx(&pairs, &[], Conflict::Cybozu), &changes).actions,
+            vec![
+                Action::Forget { cybozu_id: 9 },
+                Action::CreateRemote { cybozu_id: 9 },
+                Action::DeleteRemote {
+                    cybozu_id: 5,
+                    remote_id: "series".into()
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn the_first_pass_splits_the_changed_days_of_a_series_it_adopts() {
+        let window = [series(&[])];
+        let changes = Changes {
+            cybozu_changed: vec![],
+            cybozu_deleted: vec![],
+            remote: vec![
+                remote_of(&window[0], "series", "e5", true),
+                series_day("series#20261208", "2026-12-08", Some("午後に変更")),
+                series_day("series#20261215", "2026-12-15", None),
+            ],
+        };
+        let p = plan(&ctx(&[], &window, Conflict::Cybozu), &changes);
+        assert_eq!(
+            p.actions,
+            vec![
+                Action::Adopt {
+                    cybozu_id: 5,
+                    remote_id: "series".into(),
+                    refresh: None
+                },
+                Action::DetachOccurrence {
+                    cybozu_id: 5,
+                    date: day("2026-12-08"),
+                    remote_id: "series#20261208".into()
+                },
+                Action::ExcludeOccurrence {
+                    cybozu_id: 5,
+                    date: day("2026-12-15"),
+                    remote_id: "series#20261215".into()
                 },
             ]
         );
