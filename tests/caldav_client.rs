@@ -2,14 +2,14 @@
 //! port with its own storage, and the sync engine against Radicale and Xandikos; each skipped
 //! with a message when its server is not installed.
 
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 
 use dncs::caldav::{Account, CalDavError, Client};
 use ureq::http;
 
 use crate::caldav_harness::{
-    caldav_install, calendar_events, event, free_port, python_has, sync_pass, wait_listening,
-    DavServer, Radicale, PASSWORD, USER,
+    caldav_install, calendar_events, event, python_has, sync_pass, DavServer, Radicale, Xandikos,
+    PASSWORD, USER,
 };
 use crate::util::{agent, utc};
 
@@ -393,64 +393,6 @@ fn the_settings_screen_checks_a_caldav_calendar_before_saving_it() {
 }
 
 // Xandikos --------------------------------------------------------------------------------------
-
-/// A Xandikos server (from PyPI) with its default calendar `/user/calendars/calendar/`. It has no
-/// authentication of its own: the Basic credentials are sent and ignored.
-struct Xandikos {
-    child: Child,
-    port: u16,
-    _storage: tempfile::TempDir,
-}
-
-impl Xandikos {
-    /// `None` (after saying so) when Xandikos is not installed here.
-    fn start() -> Option<Self> {
-        if !python_has("xandikos", "xandikos") {
-            return None;
-        }
-        let storage = tempfile::tempdir().expect("tempdir");
-        let port = free_port();
-        let child = Command::new("python3")
-            .args([
-                "-m",
-                "xandikos.web",
-                "--defaults",
-                "--no-detect-systemd",
-                "-d",
-            ])
-            .arg(storage.path())
-            .args(["-l", "127.0.0.1", "-p", &port.to_string()])
-            .env("XDG_DATA_HOME", storage.path().join("state"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("xandikos starts");
-        let mut server = Xandikos {
-            child,
-            port,
-            _storage: storage,
-        };
-        wait_listening("Xandikos", &mut server.child, port);
-        Some(server)
-    }
-}
-
-impl DavServer for Xandikos {
-    fn port(&self) -> u16 {
-        self.port
-    }
-
-    fn calendar_path(&self) -> String {
-        "/user/calendars/calendar/".into()
-    }
-}
-
-impl Drop for Xandikos {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 #[test]
 fn xandikos_is_found_from_its_root() {

@@ -1,6 +1,6 @@
-//! The CalDAV servers the tests start (a Radicale per test, on a free loopback port with its own
-//! storage), an install folder syncing the demo company with one, and what its calendar holds:
-//! shared by the CalDAV client tests and the CalDAV sync scenarios.
+//! The CalDAV servers the tests start (a Radicale or a Xandikos per test, on a free loopback port
+//! with its own storage), an install folder syncing the demo company with one, and what its
+//! calendar holds: shared by the CalDAV client tests and the CalDAV sync scenarios.
 
 use std::net::{TcpListener, TcpStream};
 use std::process::{Child, Command, Output, Stdio};
@@ -167,6 +167,81 @@ impl Drop for Radicale {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// A Xandikos server (from PyPI) with its default calendar `/user/calendars/calendar/`. It has no
+/// authentication of its own: the Basic credentials are sent and ignored.
+pub(crate) struct Xandikos {
+    child: Child,
+    port: u16,
+    _storage: tempfile::TempDir,
+}
+
+impl Xandikos {
+    /// `None` (after saying so) when Xandikos is not installed here.
+    pub(crate) fn start() -> Option<Self> {
+        if !python_has("xandikos", "xandikos") {
+            return None;
+        }
+        let storage = tempfile::tempdir().expect("tempdir");
+        let port = free_port();
+        let child = Command::new("python3")
+            .args([
+                "-m",
+                "xandikos.web",
+                "--defaults",
+                "--no-detect-systemd",
+                "-d",
+            ])
+            .arg(storage.path())
+            .args(["-l", "127.0.0.1", "-p", &port.to_string()])
+            .env("XDG_DATA_HOME", storage.path().join("state"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("xandikos starts");
+        let mut server = Xandikos {
+            child,
+            port,
+            _storage: storage,
+        };
+        wait_listening("Xandikos", &mut server.child, port);
+        Some(server)
+    }
+}
+
+impl DavServer for Xandikos {
+    fn port(&self) -> u16 {
+        self.port
+    }
+
+    fn calendar_path(&self) -> String {
+        "/user/calendars/calendar/".into()
+    }
+}
+
+impl Drop for Xandikos {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Which server a test runs against; the scenarios run once on each.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ServerKind {
+    Radicale,
+    Xandikos,
+}
+
+impl ServerKind {
+    /// `None` (after saying so) when this server is not installed here.
+    pub(crate) fn start(self) -> Option<Box<dyn DavServer>> {
+        match self {
+            ServerKind::Radicale => Radicale::start().map(|s| Box::new(s) as Box<dyn DavServer>),
+            ServerKind::Xandikos => Xandikos::start().map(|s| Box::new(s) as Box<dyn DavServer>),
+        }
     }
 }
 

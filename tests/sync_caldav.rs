@@ -1,8 +1,11 @@
 //! End to end: the real `dncs-sync run --user takahashi` between the simulated Cybozu Office
-//! (the demo company) and a real Radicale calendar, the Google scenarios of `sync_google` again
-//! with a CalDAV target. After each pass both sides are read back: the company of the simulator
-//! and the calendar's resources, parsed with `dncs::ical::parse`. Each test is skipped (with a
-//! printed line) when Radicale is not installed.
+//! (the demo company) and a real CalDAV calendar, the Google scenarios of `sync_google` again
+//! with a CalDAV target. Every scenario runs once on Radicale and once on Xandikos
+//! (`sync_caldav::radicale::…`, `sync_caldav::xandikos::…`): two servers that answer the same
+//! requests differently (ETags, sync tokens, what they store of a PUT). After each pass both
+//! sides are read back: the company of the simulator and the calendar's resources, parsed with
+//! `dncs::ical::parse`. Each test is skipped (with a printed line) when its server is not
+//! installed.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::process::Output;
@@ -13,7 +16,7 @@ use dncs::sim::cybozu::CybozuSim;
 use dncs::store::{open_data_folder, HistoryEntry, Store};
 
 use crate::caldav_harness::{
-    caldav_install, calendar_events, sync_pass, sync_pass_output, DavServer, Radicale, USER,
+    caldav_install, calendar_events, sync_pass, sync_pass_output, DavServer, ServerKind, USER,
 };
 use crate::sync_google::{
     own_weekly_series, timed_event, CALL, DEMO_EVENTS, HOLIDAY, KICKOFF, TAKAHASHI, TENTATIVE,
@@ -59,21 +62,21 @@ impl Resource {
     }
 }
 
-/// A Radicale, the demo company and an install folder whose takahashi syncs the two.
+/// A CalDAV server, the demo company and an install folder whose takahashi syncs the two.
 struct Dav {
-    radicale: Radicale,
+    server: Box<dyn DavServer>,
     sim: CybozuSim,
     install: tempfile::TempDir,
 }
 
 impl Dav {
-    /// `None` (after saying so) when Radicale is not installed; `ini` is added to dncs.ini.
-    fn start(ini: &str) -> Option<Self> {
-        let radicale = Radicale::start()?;
+    /// `None` (after saying so) when the server is not installed; `ini` is added to dncs.ini.
+    fn start(kind: ServerKind, ini: &str) -> Option<Self> {
+        let server = kind.start()?;
         let sim = demo_sim();
-        let install = caldav_install(&radicale, &sim, ini);
+        let install = caldav_install(server.as_ref(), &sim, ini);
         Some(Self {
-            radicale,
+            server,
             sim,
             install,
         })
@@ -104,7 +107,7 @@ impl Dav {
 
     /// The calendar's resources, by href.
     fn resources(&self) -> Vec<Resource> {
-        let mut found: Vec<Resource> = calendar_events(&self.radicale)
+        let mut found: Vec<Resource> = calendar_events(self.server.as_ref())
             .into_iter()
             .map(|(href, etag, _, ics)| {
                 let calendar = dncs::ical::parse(&ics)
@@ -140,7 +143,7 @@ impl Dav {
 
     /// Another client writes `ics` over `href` (guarded by `etag`).
     fn put(&self, href: &str, etag: &str, ics: &str) {
-        let status = self.radicale.raw(
+        let status = self.server.raw(
             "PUT",
             href,
             &[
@@ -154,9 +157,9 @@ impl Dav {
 
     /// Another client adds a resource.
     fn put_new(&self, name: &str, ics: &str) {
-        let status = self.radicale.raw(
+        let status = self.server.raw(
             "PUT",
-            &format!("{}{name}", self.radicale.calendar_path()),
+            &format!("{}{name}", self.server.calendar_path()),
             &[
                 ("Content-Type", "text/calendar; charset=utf-8"),
                 ("If-None-Match", "*"),
@@ -168,7 +171,7 @@ impl Dav {
 
     /// Another client deletes a resource.
     fn delete(&self, href: &str) {
-        let status = self.radicale.raw("DELETE", href, &[], "");
+        let status = self.server.raw("DELETE", href, &[], "");
         assert!(matches!(status, 200 | 204), "DELETE {href}: {status}");
     }
 
@@ -235,6 +238,46 @@ impl Dav {
     }
 }
 
+/// Each scenario as one test per server: `radicale::NAME` and `xandikos::NAME`; the scenarios
+/// after `radicale only:` cannot hold on Xandikos, each for the reason given where it is listed.
+macro_rules! on_each_server {
+    ($($scenario:ident),* $(,)?; radicale only: $($radicale_only:ident),* $(,)?) => {
+        mod radicale {
+            use crate::caldav_harness::ServerKind;
+            $(#[test]
+            fn $scenario() {
+                super::$scenario(ServerKind::Radicale);
+            })*
+            $(#[test]
+            fn $radicale_only() {
+                super::$radicale_only(ServerKind::Radicale);
+            })*
+        }
+        mod xandikos {
+            use crate::caldav_harness::ServerKind;
+            $(#[test]
+            fn $scenario() {
+                super::$scenario(ServerKind::Xandikos);
+            })*
+        }
+    };
+}
+
+on_each_server! {
+    every_kind_of_event_is_mapped_as_designed,
+    a_weekly_repeat_is_one_resource_with_its_exclusion_and_deletes_whole,
+    a_conflict_under_conflict_cybozu_keeps_the_cybozu_edit,
+    a_conflict_under_conflict_remote_keeps_the_other_clients_edit,
+    a_shared_event_deleted_by_another_client_is_only_left,
+    a_changed_cybozu_password_changes_nothing_and_says_so,
+    the_first_pass_adopts_existing_copies_before_it_copies,
+    the_mass_deletion_guard_stops_the_pass_and_the_calendar_keeps_everything;
+    radicale only:
+    // Xandikos has no authentication of its own (it leaves that to a web server in front of
+    // it): the Basic credentials are ignored, so a wrong password is never refused.
+    a_wrong_caldav_password_skips_the_pass_and_says_so,
+}
+
 /// A resource as another client writes it: times as iCalendar values (`20261124T050000Z`).
 fn vevent(uid: &str, summary: &str, start: &str, end: &str, extra: &str) -> String {
     format!(
@@ -254,9 +297,8 @@ fn date_param(resource: &Resource, name: &str) -> (Option<String>, Option<String
 
 // 1 ------------------------------------------------------------------------------------------
 
-#[test]
-fn every_kind_of_event_is_mapped_as_designed() {
-    let Some(h) = Dav::start("") else {
+fn every_kind_of_event_is_mapped_as_designed(server: ServerKind) {
+    let Some(h) = Dav::start(server, "") else {
         return;
     };
     let mut qualified = timed_event("人事面談", &[TAKAHASHI], utc("2026-11-26T06:00:00Z"), 30);
@@ -309,9 +351,8 @@ fn every_kind_of_event_is_mapped_as_designed() {
 
 // 2 ------------------------------------------------------------------------------------------
 
-#[test]
-fn a_weekly_repeat_is_one_resource_with_its_exclusion_and_deletes_whole() {
-    let Some(h) = Dav::start("") else {
+fn a_weekly_repeat_is_one_resource_with_its_exclusion_and_deletes_whole(server: ServerKind) {
+    let Some(h) = Dav::start(server, "") else {
         return;
     };
     let own = h.sim.company().insert_event(own_weekly_series());
@@ -356,8 +397,8 @@ fn a_weekly_repeat_is_one_resource_with_its_exclusion_and_deletes_whole() {
 // 3 ------------------------------------------------------------------------------------------
 
 /// Edits the visit on both sides between passes under `CONFLICT=policy`; answers 同期履歴.
-fn conflict(policy: &str) -> Option<(Dav, String)> {
-    let h = Dav::start(&format!("CONFLICT={policy}\n"))?;
+fn conflict(server: ServerKind, policy: &str) -> Option<(Dav, String)> {
+    let h = Dav::start(server, &format!("CONFLICT={policy}\n"))?;
     h.pass();
     let copy = h.copy_of(VISIT).expect("copy");
     h.retitle(&copy, "来客:スマホで変更");
@@ -377,9 +418,8 @@ fn assert_both_say(h: &Dav, detail: &str) {
     );
 }
 
-#[test]
-fn a_conflict_under_conflict_cybozu_keeps_the_cybozu_edit() {
-    let Some((h, errors)) = conflict("cybozu") else {
+fn a_conflict_under_conflict_cybozu_keeps_the_cybozu_edit(server: ServerKind) {
+    let Some((h, errors)) = conflict(server, "cybozu") else {
         return;
     };
     assert_both_say(&h, "サイボウズで変更");
@@ -392,9 +432,8 @@ fn a_conflict_under_conflict_cybozu_keeps_the_cybozu_edit() {
     h.assert_quiet_pass();
 }
 
-#[test]
-fn a_conflict_under_conflict_remote_keeps_the_other_clients_edit() {
-    let Some((h, errors)) = conflict("remote") else {
+fn a_conflict_under_conflict_remote_keeps_the_other_clients_edit(server: ServerKind) {
+    let Some((h, errors)) = conflict(server, "remote") else {
         return;
     };
     assert_both_say(&h, "スマホで変更");
@@ -409,9 +448,8 @@ fn a_conflict_under_conflict_remote_keeps_the_other_clients_edit() {
 
 // 4 ------------------------------------------------------------------------------------------
 
-#[test]
-fn a_shared_event_deleted_by_another_client_is_only_left() {
-    let Some(h) = Dav::start("") else {
+fn a_shared_event_deleted_by_another_client_is_only_left(server: ServerKind) {
+    let Some(h) = Dav::start(server, "") else {
         return;
     };
     h.pass();
@@ -450,9 +488,8 @@ fn changes_on_both_sides(h: &Dav) {
         .edit_event(VISIT, |e| e.detail = "変更（同期されないはず）".into());
 }
 
-#[test]
-fn a_changed_cybozu_password_changes_nothing_and_says_so() {
-    let Some(h) = Dav::start("") else {
+fn a_changed_cybozu_password_changes_nothing_and_says_so(server: ServerKind) {
+    let Some(h) = Dav::start(server, "") else {
         return;
     };
     h.pass();
@@ -474,9 +511,8 @@ fn a_changed_cybozu_password_changes_nothing_and_says_so() {
     );
 }
 
-#[test]
-fn a_wrong_caldav_password_skips_the_pass_and_says_so() {
-    let Some(h) = Dav::start("") else {
+fn a_wrong_caldav_password_skips_the_pass_and_says_so(server: ServerKind) {
+    let Some(h) = Dav::start(server, "") else {
         return;
     };
     h.pass();
@@ -484,7 +520,7 @@ fn a_wrong_caldav_password_skips_the_pass_and_says_so() {
     h.store()
         .set_caldav_account(
             STORE_USER,
-            &h.radicale.calendar(),
+            &h.server.calendar(),
             USER,
             Some("not the password"),
             utc("2026-11-25T01:00:00Z"),
@@ -514,9 +550,8 @@ fn a_wrong_caldav_password_skips_the_pass_and_says_so() {
 
 // 6 ------------------------------------------------------------------------------------------
 
-#[test]
-fn the_first_pass_adopts_existing_copies_before_it_copies() {
-    let Some(h) = Dav::start("") else {
+fn the_first_pass_adopts_existing_copies_before_it_copies(server: ServerKind) {
+    let Some(h) = Dav::start(server, "") else {
         return;
     };
     // A copy an earlier installation made, with the Cybozu id…
@@ -578,9 +613,8 @@ fn the_first_pass_adopts_existing_copies_before_it_copies() {
 
 // 7 ------------------------------------------------------------------------------------------
 
-#[test]
-fn the_mass_deletion_guard_stops_the_pass_and_the_calendar_keeps_everything() {
-    let Some(h) = Dav::start("") else {
+fn the_mass_deletion_guard_stops_the_pass_and_the_calendar_keeps_everything(server: ServerKind) {
+    let Some(h) = Dav::start(server, "") else {
         return;
     };
     for n in 0..30 {
