@@ -9,6 +9,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::process::Output;
+use std::time::{Duration, Instant};
 
 use dncs::cybozu::{Event, PublicType};
 use dncs::ical::{escape_text, Component, Property};
@@ -16,8 +17,8 @@ use dncs::sim::cybozu::CybozuSim;
 use dncs::store::{open_data_folder, HistoryEntry, Store};
 
 use crate::caldav_harness::{
-    caldav_install, calendar_events, sync_command_at, sync_pass, sync_pass_output, DavServer,
-    ServerKind, USER,
+    caldav_install, calendar_events, sync_command, sync_command_at, sync_pass, sync_pass_output,
+    DavServer, ServerKind, USER,
 };
 use crate::sync_google::{
     own_weekly_series, timed_event, CALL, DEMO_EVENTS, HOLIDAY, KICKOFF, TAKAHASHI, TENTATIVE,
@@ -271,6 +272,7 @@ on_each_server! {
     a_changed_cybozu_password_changes_nothing_and_says_so,
     the_first_pass_adopts_existing_copies_before_it_copies,
     the_mass_deletion_guard_stops_the_pass_and_the_calendar_keeps_everything,
+    a_pass_killed_at_any_point_resumes_without_duplicates_or_losses,
     a_write_to_cybozu_that_failed_is_tried_again_on_the_next_pass,
     a_copy_made_by_an_unfinished_pass_then_deleted_by_another_client_is_deleted,
     an_event_that_leaves_the_window_is_not_deleted;
@@ -659,6 +661,233 @@ fn the_mass_deletion_guard_stops_the_pass_and_the_calendar_keeps_everything(serv
     );
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(stdout.contains("中止"), "{stdout}");
+}
+
+// 8 ------------------------------------------------------------------------------------------
+
+/// What a killed pass may have written: each Cybozu event's version, each resource's ETag.
+type Progress = (BTreeMap<u64, Option<u64>>, BTreeMap<String, String>);
+
+fn progress(h: &Dav) -> Progress {
+    let cybozu = h
+        .cybozu()
+        .into_iter()
+        .map(|(id, event)| (id, event.version))
+        .collect();
+    let calendar = h
+        .server
+        .client(&h.server.calendar())
+        .list_etags(&h.server.calendar(), None)
+        .expect("listing")
+        .into_iter()
+        .collect();
+    (cybozu, calendar)
+}
+
+fn a_pass_killed_at_any_point_resumes_without_duplicates_or_losses(server: ServerKind) {
+    const MAPPED: usize = 30;
+    const CYBOZU_NEW: usize = 60;
+    const PHONE_NEW: usize = 20;
+    // Each side edits 5 and deletes 5 of the mapped events; with the fresh copies deleted below,
+    // the deletions stay far below half of the mapped events (the mass-deletion guard).
+    const EDITS: usize = 5;
+    const WRITES_PER_KILL: usize = 8;
+    const MAX_RUNS: usize = 100;
+    // Copies made by a killed pass and deleted by another client before the next one.
+    const FRESH_DELETIONS: usize = 3;
+    let Some(h) = Dav::start(server, "") else {
+        return;
+    };
+    let started = Instant::now();
+    let work: Vec<u64> = (0..MAPPED)
+        .map(|n| {
+            h.sim.company().insert_event(timed_event(
+                &format!("作業 {n:03}"),
+                &[TAKAHASHI],
+                utc("2026-11-30T00:00:00Z") + chrono::Duration::hours(n as i64 * 3),
+                60,
+            ))
+        })
+        .collect();
+    // An undisturbed pass and a quiet one: how long reading takes, and each write.
+    let clock = Instant::now();
+    h.pass();
+    let first = clock.elapsed();
+    let clock = Instant::now();
+    h.pass();
+    let reading = clock.elapsed();
+    let per_write = first.saturating_sub(reading) / (DEMO_EVENTS + MAPPED) as u32;
+    h.assert_in_step();
+
+    // Changes waiting on both sides: new, edited and deleted events in Cybozu…
+    let cybozu_new: Vec<u64> = (0..CYBOZU_NEW)
+        .map(|n| {
+            h.sim.company().insert_event(timed_event(
+                &format!("新規 {n:03}"),
+                &[TAKAHASHI],
+                utc("2026-12-20T00:00:00Z") + chrono::Duration::hours(n as i64 * 3),
+                30,
+            ))
+        })
+        .collect();
+    let (cybozu_edited, rest) = work.split_at(EDITS);
+    let (cybozu_deleted, rest) = rest.split_at(EDITS);
+    let (phone_edited, rest) = rest.split_at(EDITS);
+    let phone_deleted = &rest[..EDITS];
+    for id in cybozu_edited {
+        h.sim.company().edit_event(*id, |e| {
+            e.detail = format!("{}（サイボウズで変更）", e.detail)
+        });
+    }
+    for id in cybozu_deleted {
+        h.sim.company().events.remove(id);
+    }
+    // …and in the calendar, by another client.
+    for n in 0..PHONE_NEW {
+        let start = utc("2026-12-01T10:00:00Z") + chrono::Duration::days(n as i64);
+        let time = |t: chrono::DateTime<chrono::Utc>| t.format("%Y%m%dT%H%M%SZ").to_string();
+        h.put_new(
+            &format!("phone-{n:02}.ics"),
+            &vevent(
+                &format!("phone-{n:02}"),
+                &format!("私用 {n:02}"),
+                &time(start),
+                &time(start + chrono::Duration::hours(1)),
+                "",
+            ),
+        );
+    }
+    for id in phone_edited {
+        let copy = h.copy_of(*id).expect("copy");
+        let title = copy.summary().expect("title");
+        h.retitle(&copy, &format!("{title}（スマホで変更）"));
+    }
+    for id in phone_deleted {
+        h.delete(&h.copy_of(*id).expect("copy").href);
+    }
+
+    // Each run is killed a little after a few more of its writes were recorded (none up to
+    // WRITES_PER_KILL, then up to one write's time more): the kills fall all along the pass,
+    // between and within the writes to both sides, however busy the machine is. After some
+    // kills another client deletes a copy just made, which the next run must see deleted.
+    let store = h.store();
+    let mapping = || store.mappings_for_user(STORE_USER).expect("mappings");
+    let (mut runs, mut kills, mut wrote_cybozu, mut wrote_calendar) = (0, 0, 0, 0);
+    let mut fresh_deleted = Vec::new();
+    let mut before = progress(&h);
+    for run in 0..MAX_RUNS {
+        runs += 1;
+        let at_start = mapping();
+        let target = run % (WRITES_PER_KILL + 1);
+        let mut child = sync_command(&h.install).spawn().expect("spawn");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let finished = loop {
+            if child.try_wait().expect("wait").is_some() {
+                break true;
+            }
+            let now = mapping();
+            let recorded = now.iter().filter(|m| !at_start.contains(m)).count()
+                + at_start
+                    .iter()
+                    .filter(|m| !now.iter().any(|n| n.cybozu_id == m.cybozu_id))
+                    .count();
+            if recorded >= target {
+                break false;
+            }
+            assert!(Instant::now() < deadline, "run {run} makes no progress");
+            std::thread::sleep(Duration::from_millis(2));
+        };
+        if finished {
+            break;
+        }
+        std::thread::sleep(if target == 0 {
+            reading * (run % 3 + 1) as u32 / 2
+        } else {
+            per_write * (run % 4) as u32 / 3
+        });
+        if child.try_wait().expect("wait").is_some() {
+            break;
+        }
+        child.kill().expect("SIGKILL");
+        child.wait().expect("reaped");
+        let after = progress(&h);
+        let (cybozu, calendar) = (after.0 != before.0, after.1 != before.1);
+        kills += usize::from(cybozu || calendar);
+        wrote_cybozu += usize::from(cybozu);
+        wrote_calendar += usize::from(calendar);
+        before = after;
+        if run % 5 == 4 && fresh_deleted.len() < FRESH_DELETIONS {
+            let recorded = mapping();
+            let resources = h.resources();
+            let fresh = cybozu_new
+                .iter()
+                .rev()
+                .filter(|id| !fresh_deleted.contains(*id))
+                .find_map(|id| {
+                    let copy = resources.iter().find(|r| r.cybozu_id() == Some(*id))?;
+                    recorded
+                        .iter()
+                        .any(|m| m.cybozu_id as u64 == *id && m.remote_id == copy.href)
+                        .then_some((*id, copy.href.clone()))
+                });
+            if let Some((id, href)) = fresh {
+                h.delete(&href);
+                fresh_deleted.push(id);
+                before = progress(&h);
+            }
+        }
+    }
+    h.pass();
+    eprintln!(
+        "{server:?}: reading {reading:?}, {per_write:?} a write; {runs} runs, {kills} killed \
+         after writes ({wrote_calendar} in the calendar, {wrote_cybozu} in Cybozu), {} fresh \
+         copies deleted; {:?}",
+        fresh_deleted.len(),
+        started.elapsed()
+    );
+    assert!(kills >= 10, "the kills fell between writes: {kills}");
+    assert!(
+        wrote_calendar >= 3 && wrote_cybozu >= 3,
+        "kills while writing each side: calendar {wrote_calendar}, Cybozu {wrote_cybozu}"
+    );
+    assert!(!fresh_deleted.is_empty(), "a fresh copy was deleted");
+
+    h.assert_in_step();
+    let cybozu = h.cybozu();
+    let titles: Vec<String> = cybozu.values().map(Event::display_title).collect();
+    for n in 0..PHONE_NEW {
+        let title = format!("私用 {n:02}");
+        let arrived = titles.iter().filter(|t| **t == title).count();
+        assert_eq!(arrived, 1, "{title} reached Cybozu once");
+    }
+    assert_eq!(
+        cybozu.len(),
+        DEMO_EVENTS + MAPPED + CYBOZU_NEW + PHONE_NEW - 2 * EDITS - fresh_deleted.len(),
+        "{titles:?}"
+    );
+    let resources = h.resources();
+    let copied: BTreeSet<u64> = resources.iter().filter_map(Resource::cybozu_id).collect();
+    for id in cybozu_new.iter().filter(|id| !fresh_deleted.contains(id)) {
+        assert!(copied.contains(id), "{id} copied");
+    }
+    for id in cybozu_deleted
+        .iter()
+        .chain(phone_deleted)
+        .chain(&fresh_deleted)
+    {
+        assert!(!cybozu.contains_key(id), "{id} stays deleted");
+    }
+    for id in cybozu_edited {
+        let detail = &cybozu[id].detail;
+        assert!(detail.ends_with("（サイボウズで変更）"), "{detail}");
+        let copy = resources.iter().find(|r| r.cybozu_id() == Some(*id));
+        assert_eq!(copy.and_then(Resource::summary).as_ref(), Some(detail));
+    }
+    for id in phone_edited {
+        let detail = &cybozu[id].detail;
+        assert!(detail.ends_with("（スマホで変更）"), "{detail}");
+    }
+    h.assert_quiet_pass();
 }
 
 // 9 ------------------------------------------------------------------------------------------
