@@ -2,14 +2,13 @@
 //! port with its own storage, and the sync engine against Radicale and Xandikos; each skipped
 //! with a message when its server is not installed.
 
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 
 use dncs::caldav::{Account, CalDavError, Client};
-use ureq::http;
 
 use crate::caldav_harness::{
-    caldav_install, calendar_events, event, free_port, python_has, sync_pass, wait_listening,
-    DavServer, Radicale, PASSWORD, USER,
+    caldav_install, calendar_events, event, python_has, sync_pass, DavServer, NoSyncProxy,
+    Radicale, Xandikos, PASSWORD, USER,
 };
 use crate::util::{agent, utc};
 
@@ -394,64 +393,6 @@ fn the_settings_screen_checks_a_caldav_calendar_before_saving_it() {
 
 // Xandikos --------------------------------------------------------------------------------------
 
-/// A Xandikos server (from PyPI) with its default calendar `/user/calendars/calendar/`. It has no
-/// authentication of its own: the Basic credentials are sent and ignored.
-struct Xandikos {
-    child: Child,
-    port: u16,
-    _storage: tempfile::TempDir,
-}
-
-impl Xandikos {
-    /// `None` (after saying so) when Xandikos is not installed here.
-    fn start() -> Option<Self> {
-        if !python_has("xandikos", "xandikos") {
-            return None;
-        }
-        let storage = tempfile::tempdir().expect("tempdir");
-        let port = free_port();
-        let child = Command::new("python3")
-            .args([
-                "-m",
-                "xandikos.web",
-                "--defaults",
-                "--no-detect-systemd",
-                "-d",
-            ])
-            .arg(storage.path())
-            .args(["-l", "127.0.0.1", "-p", &port.to_string()])
-            .env("XDG_DATA_HOME", storage.path().join("state"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("xandikos starts");
-        let mut server = Xandikos {
-            child,
-            port,
-            _storage: storage,
-        };
-        wait_listening("Xandikos", &mut server.child, port);
-        Some(server)
-    }
-}
-
-impl DavServer for Xandikos {
-    fn port(&self) -> u16 {
-        self.port
-    }
-
-    fn calendar_path(&self) -> String {
-        "/user/calendars/calendar/".into()
-    }
-}
-
-impl Drop for Xandikos {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 #[test]
 fn xandikos_is_found_from_its_root() {
     let Some(server) = Xandikos::start() else {
@@ -475,127 +416,6 @@ fn sync_with_xandikos_copies_both_ways_and_then_rests() {
 }
 
 // A server without sync-collection ---------------------------------------------------------------
-
-/// A loopback proxy in front of Radicale that hides `sync-collection`: it is taken out of
-/// `supported-report-set` and refused (501) if asked anyway; everything else passes unchanged.
-struct NoSyncProxy {
-    radicale: Radicale,
-    server: std::sync::Arc<tiny_http::Server>,
-    port: u16,
-    calendar_queries: std::sync::Arc<std::sync::atomic::AtomicUsize>,
-    refused: std::sync::Arc<std::sync::atomic::AtomicUsize>,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
-
-impl NoSyncProxy {
-    fn start() -> Option<Self> {
-        use std::sync::atomic::{AtomicUsize, Ordering};
-        use std::sync::Arc;
-        let radicale = Radicale::start()?;
-        let server = Arc::new(tiny_http::Server::http("127.0.0.1:0").expect("tiny_http"));
-        let port = server.server_addr().to_ip().expect("ip").port();
-        let calendar_queries = Arc::new(AtomicUsize::new(0));
-        let refused = Arc::new(AtomicUsize::new(0));
-        let upstream = format!("http://127.0.0.1:{}", radicale.port);
-        let (srv, queries, refusals) = (server.clone(), calendar_queries.clone(), refused.clone());
-        let thread = std::thread::spawn(move || {
-            let agent: ureq::Agent = ureq::Agent::config_builder()
-                .http_status_as_error(false)
-                .max_redirects(0)
-                .allow_non_standard_methods(true)
-                .build()
-                .into();
-            while let Ok(mut request) = srv.recv() {
-                let mut body = Vec::new();
-                let _ = std::io::Read::read_to_end(request.as_reader(), &mut body);
-                let method = request.method().as_str().to_string();
-                let text = String::from_utf8_lossy(&body);
-                if method == "REPORT" && text.contains("sync-collection") {
-                    refusals.fetch_add(1, Ordering::SeqCst);
-                    let _ = request.respond(
-                        tiny_http::Response::from_string("no sync-collection here")
-                            .with_status_code(501),
-                    );
-                    continue;
-                }
-                if method == "REPORT" && text.contains("calendar-query") {
-                    queries.fetch_add(1, Ordering::SeqCst);
-                }
-                let mut builder = http::Request::builder()
-                    .method(http::Method::from_bytes(method.as_bytes()).expect("method"))
-                    .uri(format!("{upstream}{}", request.url()));
-                for header in request.headers() {
-                    let name = header.field.as_str().as_str();
-                    if !["host", "content-length", "transfer-encoding", "connection"]
-                        .iter()
-                        .any(|h| name.eq_ignore_ascii_case(h))
-                    {
-                        builder = builder.header(name, header.value.as_str());
-                    }
-                }
-                let forwarded = agent
-                    .run(builder.body(body).expect("request"))
-                    .expect("Radicale answers");
-                let status = forwarded.status().as_u16();
-                let headers: Vec<tiny_http::Header> = forwarded
-                    .headers()
-                    .iter()
-                    .filter(|(name, _)| {
-                        ![
-                            "content-length",
-                            "transfer-encoding",
-                            "connection",
-                            "content-encoding",
-                        ]
-                        .contains(&name.as_str())
-                    })
-                    .filter_map(|(name, value)| {
-                        tiny_http::Header::from_bytes(name.as_str(), value.as_bytes()).ok()
-                    })
-                    .collect();
-                let mut answer = forwarded.into_body().read_to_vec().unwrap_or_default();
-                if method == "PROPFIND" {
-                    // `<report><sync-collection/></report>` becomes a report nobody uses here.
-                    answer = String::from_utf8_lossy(&answer)
-                        .replace("sync-collection", "expand-property")
-                        .into_bytes();
-                }
-                let mut response = tiny_http::Response::from_data(answer).with_status_code(status);
-                for header in headers {
-                    response.add_header(header);
-                }
-                let _ = request.respond(response);
-            }
-        });
-        Some(Self {
-            radicale,
-            server,
-            port,
-            calendar_queries,
-            refused,
-            thread: Some(thread),
-        })
-    }
-}
-
-impl DavServer for NoSyncProxy {
-    fn port(&self) -> u16 {
-        self.port
-    }
-
-    fn calendar_path(&self) -> String {
-        self.radicale.calendar_path()
-    }
-}
-
-impl Drop for NoSyncProxy {
-    fn drop(&mut self) {
-        self.server.unblock();
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
-    }
-}
 
 #[test]
 fn sync_without_sync_collection_uses_the_etags_of_the_window() {

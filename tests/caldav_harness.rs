@@ -1,6 +1,7 @@
-//! The CalDAV servers the tests start (a Radicale per test, on a free loopback port with its own
-//! storage), an install folder syncing the demo company with one, and what its calendar holds:
-//! shared by the CalDAV client tests and the CalDAV sync scenarios.
+//! The CalDAV servers the tests start (a Radicale or a Xandikos per test, on a free loopback port
+//! with its own storage, or a Radicale behind a proxy that hides `sync-collection`), an install
+//! folder syncing the demo company with one, and what its
+//! calendar holds: shared by the CalDAV client tests and the CalDAV sync scenarios.
 
 use std::net::{TcpListener, TcpStream};
 use std::process::{Child, Command, Output, Stdio};
@@ -170,6 +171,209 @@ impl Drop for Radicale {
     }
 }
 
+/// A Xandikos server (from PyPI) with its default calendar `/user/calendars/calendar/`. It has no
+/// authentication of its own: the Basic credentials are sent and ignored.
+pub(crate) struct Xandikos {
+    child: Child,
+    port: u16,
+    _storage: tempfile::TempDir,
+}
+
+impl Xandikos {
+    /// `None` (after saying so) when Xandikos is not installed here.
+    pub(crate) fn start() -> Option<Self> {
+        if !python_has("xandikos", "xandikos") {
+            return None;
+        }
+        let storage = tempfile::tempdir().expect("tempdir");
+        let port = free_port();
+        let child = Command::new("python3")
+            .args([
+                "-m",
+                "xandikos.web",
+                "--defaults",
+                "--no-detect-systemd",
+                "-d",
+            ])
+            .arg(storage.path())
+            .args(["-l", "127.0.0.1", "-p", &port.to_string()])
+            .env("XDG_DATA_HOME", storage.path().join("state"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("xandikos starts");
+        let mut server = Xandikos {
+            child,
+            port,
+            _storage: storage,
+        };
+        wait_listening("Xandikos", &mut server.child, port);
+        Some(server)
+    }
+}
+
+impl DavServer for Xandikos {
+    fn port(&self) -> u16 {
+        self.port
+    }
+
+    fn calendar_path(&self) -> String {
+        "/user/calendars/calendar/".into()
+    }
+}
+
+impl Drop for Xandikos {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A loopback proxy in front of Radicale that hides `sync-collection`: it is taken out of
+/// `supported-report-set` and refused (501) if asked anyway; everything else passes unchanged.
+pub(crate) struct NoSyncProxy {
+    radicale: Radicale,
+    server: std::sync::Arc<tiny_http::Server>,
+    port: u16,
+    pub(crate) calendar_queries: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    pub(crate) refused: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl NoSyncProxy {
+    /// `None` (after saying so) when Radicale is not installed here.
+    pub(crate) fn start() -> Option<Self> {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        use std::sync::Arc;
+        let radicale = Radicale::start()?;
+        let server = Arc::new(tiny_http::Server::http("127.0.0.1:0").expect("tiny_http"));
+        let port = server.server_addr().to_ip().expect("ip").port();
+        let calendar_queries = Arc::new(AtomicUsize::new(0));
+        let refused = Arc::new(AtomicUsize::new(0));
+        let upstream = format!("http://127.0.0.1:{}", radicale.port);
+        let (srv, queries, refusals) = (server.clone(), calendar_queries.clone(), refused.clone());
+        let thread = std::thread::spawn(move || {
+            let agent: ureq::Agent = ureq::Agent::config_builder()
+                .http_status_as_error(false)
+                .max_redirects(0)
+                .allow_non_standard_methods(true)
+                .build()
+                .into();
+            while let Ok(mut request) = srv.recv() {
+                let mut body = Vec::new();
+                let _ = std::io::Read::read_to_end(request.as_reader(), &mut body);
+                let method = request.method().as_str().to_string();
+                let text = String::from_utf8_lossy(&body);
+                if method == "REPORT" && text.contains("sync-collection") {
+                    refusals.fetch_add(1, Ordering::SeqCst);
+                    let _ = request.respond(
+                        tiny_http::Response::from_string("no sync-collection here")
+                            .with_status_code(501),
+                    );
+                    continue;
+                }
+                if method == "REPORT" && text.contains("calendar-query") {
+                    queries.fetch_add(1, Ordering::SeqCst);
+                }
+                let mut builder = http::Request::builder()
+                    .method(http::Method::from_bytes(method.as_bytes()).expect("method"))
+                    .uri(format!("{upstream}{}", request.url()));
+                for header in request.headers() {
+                    let name = header.field.as_str().as_str();
+                    if !["host", "content-length", "transfer-encoding", "connection"]
+                        .iter()
+                        .any(|h| name.eq_ignore_ascii_case(h))
+                    {
+                        builder = builder.header(name, header.value.as_str());
+                    }
+                }
+                let forwarded = agent
+                    .run(builder.body(body).expect("request"))
+                    .expect("Radicale answers");
+                let status = forwarded.status().as_u16();
+                let headers: Vec<tiny_http::Header> = forwarded
+                    .headers()
+                    .iter()
+                    .filter(|(name, _)| {
+                        ![
+                            "content-length",
+                            "transfer-encoding",
+                            "connection",
+                            "content-encoding",
+                        ]
+                        .contains(&name.as_str())
+                    })
+                    .filter_map(|(name, value)| {
+                        tiny_http::Header::from_bytes(name.as_str(), value.as_bytes()).ok()
+                    })
+                    .collect();
+                let mut answer = forwarded.into_body().read_to_vec().unwrap_or_default();
+                if method == "PROPFIND" {
+                    // `<report><sync-collection/></report>` becomes a report nobody uses here.
+                    answer = String::from_utf8_lossy(&answer)
+                        .replace("sync-collection", "expand-property")
+                        .into_bytes();
+                }
+                let mut response = tiny_http::Response::from_data(answer).with_status_code(status);
+                for header in headers {
+                    response.add_header(header);
+                }
+                let _ = request.respond(response);
+            }
+        });
+        Some(Self {
+            radicale,
+            server,
+            port,
+            calendar_queries,
+            refused,
+            thread: Some(thread),
+        })
+    }
+}
+
+impl DavServer for NoSyncProxy {
+    fn port(&self) -> u16 {
+        self.port
+    }
+
+    fn calendar_path(&self) -> String {
+        self.radicale.calendar_path()
+    }
+}
+
+impl Drop for NoSyncProxy {
+    fn drop(&mut self) {
+        self.server.unblock();
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// Which server a test runs against; the scenarios run once on each.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ServerKind {
+    Radicale,
+    Xandikos,
+    /// Radicale behind [`NoSyncProxy`]: changes are found by the ctag and the window's ETags.
+    EtagsOnly,
+}
+
+impl ServerKind {
+    /// `None` (after saying so) when this server is not installed here.
+    pub(crate) fn start(self) -> Option<Box<dyn DavServer>> {
+        fn boxed(server: impl DavServer + 'static) -> Box<dyn DavServer> {
+            Box::new(server)
+        }
+        match self {
+            ServerKind::Radicale => Radicale::start().map(boxed),
+            ServerKind::Xandikos => Xandikos::start().map(boxed),
+            ServerKind::EtagsOnly => NoSyncProxy::start().map(boxed),
+        }
+    }
+}
+
 pub(crate) fn event(uid: &str, summary: &str, start: &str) -> String {
     format!(
         "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//dncs tests//EN\r\nBEGIN:VEVENT\r\nUID:{uid}\r\n\
@@ -212,8 +416,26 @@ pub(crate) fn caldav_install(
     dir
 }
 
-/// `dncs-sync run --user takahashi` at the pinned clock: it must exit well and say nothing on
-/// stderr.
+/// The clock of every pass unless a test moves it.
+pub(crate) const NOW: &str = "2026-11-25T10:00:00+09:00";
+
+/// `dncs-sync run --user takahashi` at the pinned clock, not started yet.
+pub(crate) fn sync_command(install: &tempfile::TempDir) -> Command {
+    sync_command_at(install, NOW)
+}
+
+/// The same at `now` (RFC 3339).
+pub(crate) fn sync_command_at(install: &tempfile::TempDir, now: &str) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_dncs-sync"));
+    command
+        .args(["run", "--user", "takahashi"])
+        .env("DNCS_INI", install.path().join("bin").join("dncs.ini"))
+        .env("DNCS_NOW", now)
+        .stdin(Stdio::null());
+    command
+}
+
+/// The same pass, run to its end: it must exit well and say nothing on stderr.
 pub(crate) fn sync_pass(install: &tempfile::TempDir) {
     let output = sync_pass_output(install);
     assert!(
@@ -226,13 +448,7 @@ pub(crate) fn sync_pass(install: &tempfile::TempDir) {
 
 /// The same pass, which may say why it skipped the user (on stderr); it must exit well.
 pub(crate) fn sync_pass_output(install: &tempfile::TempDir) -> Output {
-    let output = Command::new(env!("CARGO_BIN_EXE_dncs-sync"))
-        .args(["run", "--user", "takahashi"])
-        .env("DNCS_INI", install.path().join("bin").join("dncs.ini"))
-        .env("DNCS_NOW", "2026-11-25T10:00:00+09:00")
-        .stdin(Stdio::null())
-        .output()
-        .expect("dncs-sync runs");
+    let output = sync_command(install).output().expect("dncs-sync runs");
     assert!(
         output.status.success(),
         "{}{}",

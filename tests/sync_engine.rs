@@ -413,6 +413,31 @@ fn the_cursor_is_stored_after_the_pass() {
 }
 
 #[test]
+fn a_phone_change_whose_cybozu_write_failed_is_read_again_by_the_next_pass() {
+    let mut s = setup();
+    pass(&mut s);
+    let cursor = s.store.cursor(TAKAHASHI, Side::Google).expect("read");
+    s.remote
+        .phone_edit("c7", |e| e.title = "顧客へ電話（折り返し）".into());
+    s.sim
+        .quirks()
+        .fail_next
+        .push(("ScheduleModifyEvents".into(), 19106));
+    let failed = pass(&mut s);
+    assert_eq!(failed.messages.len(), 1, "{:?}", failed.messages);
+    assert_eq!(
+        s.store.cursor(TAKAHASHI, Side::Google).expect("read"),
+        cursor,
+        "the cursor stays before the change"
+    );
+    let retried = pass(&mut s);
+    assert!(retried.messages.is_empty(), "{:?}", retried.messages);
+    assert!(my_titles(&s).contains(&"顧客へ電話（折り返し）".to_string()));
+    let quiet = pass(&mut s);
+    assert!(quiet.plan.actions.is_empty(), "{:?}", quiet.plan.actions);
+}
+
+#[test]
 fn one_occurrence_changed_or_deleted_on_the_phone_splits_the_cybozu_series() {
     let mut s = setup();
     pass(&mut s);

@@ -31,12 +31,12 @@ mod screens;
 mod apache;
 // Google account linking (認証) through the CGI, the Google simulator and the relay page.
 mod google_link;
-// The CalDAV servers the tests start (Radicale), and an install folder syncing with one.
+// The CalDAV servers the tests start (Radicale, Xandikos), and an install folder syncing with one.
 mod caldav_harness;
 // The CalDAV client against a real Radicale (skipped when Radicale is not installed).
 mod caldav_client;
-// dncs-sync run end to end between the Cybozu simulator and a real Radicale: the Google
-// scenarios again with a CalDAV target (skipped when Radicale is not installed).
+// dncs-sync run end to end between the Cybozu simulator and a real Radicale and Xandikos: the
+// Google scenarios again with a CalDAV target (each skipped when its server is not installed).
 mod sync_caldav;
 // One day of a repeating event changed or deleted on its own by another CalDAV client
 // (RECURRENCE-ID overrides, EXDATEs), end to end against a real Radicale (skipped without it).

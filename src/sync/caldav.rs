@@ -9,7 +9,7 @@
 //! the series and a resource of its own, as the Google target writes it too. Only a day changed
 //! on the phone stays an override, paired with the event Cybozu split off for it.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use chrono::{DateTime, NaiveDate, Utc};
 
@@ -33,7 +33,18 @@ pub struct CalDavRemote {
     known: HashMap<String, (String, String)>,
     /// This pass's own writes: href → the ETag written, `None` for a deletion.
     own: BTreeMap<String, Option<String>>,
+    /// The cursor this pass listed from, to be stored again with the copies it creates when the
+    /// pass does not settle its cursor.
+    listed_from: Option<Listed>,
+    /// The hrefs of the copies this pass creates, named before they are written.
+    creating: BTreeSet<String>,
     now: DateTime<Utc>,
+}
+
+/// The cursor a listing started from, parsed.
+enum Listed {
+    Token(TokenCursor),
+    Etags(EtagCursor),
 }
 
 fn remote_error(e: CalDavError) -> RemoteError {
@@ -89,6 +100,8 @@ impl CalDavRemote {
             timezone: config.timezone.name().to_string(),
             known: HashMap::new(),
             own: BTreeMap::new(),
+            listed_from: None,
+            creating: BTreeSet::new(),
             now,
         })
     }
@@ -144,6 +157,9 @@ impl CalDavRemote {
     ) -> Result<Listing, RemoteError> {
         let ctag = self.client.ctag(&self.calendar.url).map_err(remote_error)?;
         let previous = cursor.map(EtagCursor::parse);
+        self.listed_from = Some(Listed::Etags(
+            previous.clone().unwrap_or_else(EtagCursor::empty),
+        ));
         if let (Some(previous), Some(ctag)) = (&previous, &ctag) {
             if &previous.ctag == ctag {
                 return Ok(Listing {
@@ -165,13 +181,7 @@ impl CalDavRemote {
             .map(|(href, _)| href.clone())
             .collect();
         let mut items = self.read(&changed)?;
-        items.extend(
-            before
-                .keys()
-                .filter(|href| !now.contains_key(*href))
-                .cloned()
-                .map(Self::removed),
-        );
+        items.extend(self.gone(&before, &now)?.into_iter().map(Self::removed));
         let cursor = EtagCursor {
             ctag: ctag.unwrap_or_default(),
             etags: now,
@@ -180,6 +190,35 @@ impl CalDavRemote {
             items,
             cursor: cursor.text(),
         })
+    }
+
+    /// The hrefs of the last window that the server no longer has. One missing from this
+    /// window may only have left it as the days went by (a past event): it is asked for by
+    /// name, and only one the server cannot find any more is a deletion.
+    fn gone(
+        &self,
+        before: &BTreeMap<String, String>,
+        now: &BTreeMap<String, String>,
+    ) -> Result<Vec<String>, RemoteError> {
+        let missing: Vec<String> = before
+            .keys()
+            .filter(|href| !now.contains_key(*href))
+            .cloned()
+            .collect();
+        if missing.is_empty() {
+            return Ok(missing);
+        }
+        let still_there: BTreeSet<String> = self
+            .client
+            .multiget(&self.calendar.url, &missing)
+            .map_err(remote_error)?
+            .into_iter()
+            .map(|r| r.href)
+            .collect();
+        Ok(missing
+            .into_iter()
+            .filter(|href| !still_there.contains(href))
+            .collect())
     }
 
     /// The resource as last read or written (ETag, text); `None` when the server has it no more.
@@ -201,6 +240,17 @@ impl CalDavRemote {
                     .and_then(|v| v.text("UID"))
             })
             .unwrap_or_else(|| fallback.to_string())
+    }
+
+    /// The href of the copy of `cybozu_id`: its name is derived from the id, so it is known
+    /// before the copy is written.
+    fn name_and_href(&self, cybozu_id: u64) -> (String, String) {
+        let name = format!("dncs-{}.ics", event_id_for(&self.install_id, cybozu_id));
+        let href = path_of(&format!(
+            "{}/{name}",
+            self.calendar.url.trim_end_matches('/')
+        ));
+        (name, href)
     }
 
     /// Reads the resource, changes it, and writes it back if it still has the ETag read (a phone
@@ -286,13 +336,38 @@ impl Remote for CalDavRemote {
         if !self.calendar.supports_sync {
             return self.list_by_etags(cursor, window);
         }
-        let result = self
+        let mut stored = TokenCursor::parse(cursor.unwrap_or_default());
+        let result = match self
             .client
-            .sync_collection(&self.calendar.url, cursor)
-            .map_err(remote_error)?;
+            .sync_collection(&self.calendar.url, stored.token())
+        {
+            // A token the server forgot: everything again, still minding the copies created
+            // after it.
+            Err(CalDavError::SyncTokenInvalid) if stored.token().is_some() => {
+                stored.token.clear();
+                self.client.sync_collection(&self.calendar.url, None)
+            }
+            other => other,
+        }
+        .map_err(remote_error)?;
+        let listed: BTreeSet<&str> = result
+            .changed
+            .iter()
+            .map(|(href, _)| href.as_str())
+            .chain(result.removed.iter().map(String::as_str))
+            .collect();
+        // A copy created after the token and deleted since may be left out of the answer
+        // (RFC 6578 allows it; Xandikos does): not listed means gone.
+        let omitted: Vec<String> = stored
+            .created
+            .iter()
+            .filter(|href| !listed.contains(href.as_str()))
+            .cloned()
+            .collect();
         let changed: Vec<String> = result.changed.into_iter().map(|(href, _)| href).collect();
         let mut items = self.read(&changed)?;
-        items.extend(result.removed.into_iter().map(Self::removed));
+        items.extend(result.removed.into_iter().chain(omitted).map(Self::removed));
+        self.listed_from = Some(Listed::Token(stored));
         Ok(Listing {
             items,
             cursor: result.token,
@@ -300,9 +375,8 @@ impl Remote for CalDavRemote {
     }
 
     fn create(&mut self, cybozu_id: u64, event: &RemoteEvent) -> Result<Written, RemoteError> {
-        let stem = format!("dncs-{}", event_id_for(&self.install_id, cybozu_id));
-        let name = format!("{stem}.ics");
-        let uid = format!("{stem}@dncs");
+        let (name, href) = self.name_and_href(cybozu_id);
+        let uid = format!("{}@dncs", name.trim_end_matches(".ics"));
         let text = resource(None, &uid, event, self.now);
         match self.client.create(&self.calendar.url, &name, &text) {
             Ok(written) => {
@@ -317,13 +391,7 @@ impl Remote for CalDavRemote {
                 })
             }
             // Already there: an earlier pass wrote it and died before recording it.
-            Err(CalDavError::PreconditionFailed) => {
-                let href = path_of(&format!(
-                    "{}/{name}",
-                    self.calendar.url.trim_end_matches('/')
-                ));
-                self.put_over(&href, event)
-            }
+            Err(CalDavError::PreconditionFailed) => self.put_over(&href, event),
             Err(e) => Err(remote_error(e)),
         }
     }
@@ -379,7 +447,13 @@ impl Remote for CalDavRemote {
             return cursor.text();
         }
         // The changes since the listed token must be exactly our writes; anything else (another
-        // client meanwhile) keeps the listed token, to be read next time.
+        // client meanwhile) keeps the listed token, to be read next time, with the copies created
+        // after it.
+        let keep_listed = TokenCursor {
+            token: listed.clone(),
+            created: self.creating.clone(),
+        }
+        .text();
         match self
             .client
             .sync_collection(&self.calendar.url, Some(&listed))
@@ -396,7 +470,32 @@ impl Remote for CalDavRemote {
             {
                 result.token
             }
-            _ => listed,
+            _ => keep_listed,
+        }
+    }
+
+    fn cursor_before_creating(&mut self, cybozu_ids: &[u64]) -> Option<String> {
+        for id in cybozu_ids {
+            let (_, href) = self.name_and_href(*id);
+            self.creating.insert(href);
+        }
+        match self.listed_from.as_ref()? {
+            Listed::Token(from) => {
+                let mut cursor = from.clone();
+                cursor.created.extend(self.creating.iter().cloned());
+                Some(cursor.text())
+            }
+            // An ETag no server gives: the next listing reads the copy, or finds it gone.
+            Listed::Etags(from) => {
+                let mut cursor = from.clone();
+                for href in &self.creating {
+                    cursor
+                        .etags
+                        .entry(href.clone())
+                        .or_insert_with(|| UNKNOWN_ETAG.to_string());
+                }
+                Some(cursor.text())
+            }
         }
     }
 }
@@ -520,13 +619,58 @@ fn path_of(url: &str) -> String {
     }
 }
 
+/// The ETag an [`EtagCursor`] holds for a copy named before it was written.
+const UNKNOWN_ETAG: &str = "-";
+
+/// The cursor of a server with `sync-collection`: the sync token, then the hrefs of the copies
+/// created after it by a pass that did not settle its cursor (killed, or a write failed), one per
+/// line. An empty token lists from scratch.
+#[derive(Debug, Clone, Default, PartialEq)]
+struct TokenCursor {
+    token: String,
+    created: BTreeSet<String>,
+}
+
+impl TokenCursor {
+    fn parse(text: &str) -> Self {
+        let mut lines = text.lines();
+        let token = lines.next().unwrap_or_default().to_string();
+        let created = lines
+            .filter(|l| !l.is_empty())
+            .map(str::to_string)
+            .collect();
+        Self { token, created }
+    }
+
+    fn token(&self) -> Option<&str> {
+        (!self.token.is_empty()).then_some(self.token.as_str())
+    }
+
+    fn text(&self) -> String {
+        let mut out = self.token.clone();
+        for href in &self.created {
+            out.push('\n');
+            out.push_str(href);
+        }
+        out
+    }
+}
+
 /// The cursor of a server without `sync-collection`: the ctag, then `href etag` per line.
+#[derive(Debug, Clone, PartialEq)]
 struct EtagCursor {
     ctag: String,
     etags: BTreeMap<String, String>,
 }
 
 impl EtagCursor {
+    fn empty() -> Self {
+        Self {
+            ctag: String::new(),
+            etags: BTreeMap::new(),
+        }
+    }
+
     fn parse(text: &str) -> Self {
         let mut lines = text.lines();
         let ctag = lines.next().unwrap_or_default().to_string();
@@ -658,5 +802,216 @@ mod tests {
         assert_eq!(items.len(), 1);
         assert!(items[0].foreign);
         assert_eq!(items[0].etag.as_deref(), Some("\"e1\""));
+    }
+
+    use std::sync::Arc;
+
+    /// A CalDAV server on loopback that answers every request 207 with the multistatus `answer`
+    /// makes of its method and body.
+    struct Fake {
+        url: String,
+        server: Arc<tiny_http::Server>,
+        thread: Option<std::thread::JoinHandle<()>>,
+    }
+
+    impl Fake {
+        fn start(answer: impl Fn(&str, &str) -> String + Send + 'static) -> Self {
+            let server = Arc::new(tiny_http::Server::http("127.0.0.1:0").expect("listens"));
+            let port = server.server_addr().to_ip().expect("ip").port();
+            let serving = server.clone();
+            let thread = std::thread::spawn(move || {
+                while let Ok(mut request) = serving.recv() {
+                    let mut body = String::new();
+                    let _ = std::io::Read::read_to_string(request.as_reader(), &mut body);
+                    let reply = answer(request.method().as_str(), &body);
+                    let _ = request
+                        .respond(tiny_http::Response::from_string(reply).with_status_code(207));
+                }
+            });
+            Self {
+                url: format!("http://127.0.0.1:{port}/cal/"),
+                server,
+                thread: Some(thread),
+            }
+        }
+
+        fn remote(&self, supports_sync: bool) -> CalDavRemote {
+            let agent: ureq::Agent = ureq::Agent::config_builder()
+                .http_status_as_error(false)
+                .build()
+                .into();
+            CalDavRemote {
+                client: Client::new(
+                    agent,
+                    Account {
+                        base_url: self.url.clone(),
+                        username: "u".into(),
+                        password: "p".into(),
+                    },
+                ),
+                calendar: CalendarInfo {
+                    url: self.url.clone(),
+                    display_name: None,
+                    ctag: None,
+                    supports_sync,
+                },
+                install_id: "install".into(),
+                timezone: "Asia/Tokyo".into(),
+                known: HashMap::new(),
+                own: BTreeMap::new(),
+                listed_from: None,
+                creating: BTreeSet::new(),
+                now: DateTime::from_timestamp(0, 0).expect("epoch"),
+            }
+        }
+    }
+
+    impl Drop for Fake {
+        fn drop(&mut self) {
+            self.server.unblock();
+            if let Some(thread) = self.thread.take() {
+                let _ = thread.join();
+            }
+        }
+    }
+
+    /// A multistatus of (href, etag) members, with the event's text when `data` is set, and a
+    /// sync token when given.
+    fn multistatus(members: &[(&str, &str)], data: bool, token: Option<&str>) -> String {
+        let mut out = String::from(
+            r#"<?xml version="1.0"?><d:multistatus xmlns:d="DAV:" xmlns:c="urn:ietf:params:xml:ns:caldav" xmlns:cs="http://calendarserver.org/ns/">"#,
+        );
+        for (href, etag) in members {
+            let text = if data {
+                format!(
+                    "<c:calendar-data>BEGIN:VCALENDAR\r\nVERSION:2.0\r\nBEGIN:VEVENT\r\nUID:{href}\r\n\
+                     DTSTART:20261125T000000Z\r\nDTEND:20261125T010000Z\r\nSUMMARY:x\r\nEND:VEVENT\r\n\
+                     END:VCALENDAR\r\n</c:calendar-data>"
+                )
+            } else {
+                String::new()
+            };
+            out.push_str(&format!(
+                "<d:response><d:href>{href}</d:href><d:propstat><d:prop><d:getetag>{etag}</d:getetag>\
+                 <cs:getctag>ctag-2</cs:getctag>{text}</d:prop><d:status>HTTP/1.1 200 OK</d:status>\
+                 </d:propstat></d:response>"
+            ));
+        }
+        if let Some(token) = token {
+            out.push_str(&format!("<d:sync-token>{token}</d:sync-token>"));
+        }
+        out.push_str("</d:multistatus>");
+        out
+    }
+
+    fn window() -> (DateTime<Utc>, DateTime<Utc>) {
+        let at = |s| DateTime::from_timestamp(s, 0).expect("time");
+        (at(1_790_000_000), at(1_800_000_000))
+    }
+
+    fn removed(listing: &Listing) -> Vec<&str> {
+        listing
+            .items
+            .iter()
+            .filter(|i| i.deleted)
+            .map(|i| i.id.as_str())
+            .collect()
+    }
+
+    #[test]
+    fn a_copy_created_after_the_token_that_the_answer_leaves_out_is_gone() {
+        // Both copies were created after token t1 by a pass that did not settle; the server
+        // reports the one still there and, as RFC 6578 allows, nothing of the deleted one.
+        let fake = Fake::start(|_, body| {
+            if body.contains("sync-collection") {
+                assert!(body.contains(">t1<"), "{body}");
+                multistatus(&[("/cal/kept.ics", "\"2\"")], false, Some("t2"))
+            } else {
+                multistatus(&[("/cal/kept.ics", "\"2\"")], true, None)
+            }
+        });
+        let mut remote = fake.remote(true);
+        let cursor = "t1\n/cal/kept.ics\n/cal/deleted.ics";
+        let listing = remote.list(Some(cursor), window()).expect("listed");
+        assert_eq!(removed(&listing), ["/cal/deleted.ics"]);
+        assert_eq!(listing.cursor, "t2");
+        assert_eq!(TokenCursor::parse("t1").created, BTreeSet::new());
+    }
+
+    #[test]
+    fn the_copies_about_to_be_created_are_stored_with_the_cursor_listed_from() {
+        let fake = Fake::start(|_, body| {
+            if body.contains("sync-collection") {
+                multistatus(&[], false, Some("t2"))
+            } else {
+                multistatus(&[], true, None)
+            }
+        });
+        let mut remote = fake.remote(true);
+        remote
+            .list(Some("t1\n/cal/earlier.ics"), window())
+            .expect("listed");
+        let cursor = remote.cursor_before_creating(&[7]).expect("a cursor");
+        let (_, href) = remote.name_and_href(7);
+        assert!(
+            href.starts_with("/cal/dncs-") && href.ends_with(".ics"),
+            "{href}"
+        );
+        let parsed = TokenCursor::parse(&cursor);
+        assert_eq!(
+            parsed.token, "t1",
+            "still before every change not yet applied"
+        );
+        assert_eq!(
+            parsed.created,
+            ["/cal/earlier.ics".to_string(), href].into_iter().collect()
+        );
+    }
+
+    #[test]
+    fn an_event_that_left_the_window_is_no_deletion() {
+        // The last listing saw a.ics, old.ics and gone.ics; the window now holds only a.ics.
+        // old.ics is still on the server (a past event), gone.ics is not.
+        let fake = Fake::start(|method, body| match method {
+            "PROPFIND" => multistatus(&[("/cal/", "\"c\"")], false, None),
+            _ if body.contains("calendar-query") => {
+                multistatus(&[("/cal/a.ics", "\"1\"")], false, None)
+            }
+            _ => {
+                let asked: Vec<&str> = ["/cal/old.ics", "/cal/gone.ics"]
+                    .into_iter()
+                    .filter(|h| body.contains(h))
+                    .collect();
+                assert!(!body.contains("a.ics"), "{body}");
+                let found: Vec<(&str, &str)> = asked
+                    .into_iter()
+                    .filter(|h| *h == "/cal/old.ics")
+                    .map(|h| (h, "\"1\""))
+                    .collect();
+                multistatus(&found, true, None)
+            }
+        });
+        let mut remote = fake.remote(false);
+        let cursor = EtagCursor {
+            ctag: "ctag-1".into(),
+            etags: [
+                ("/cal/a.ics", "\"1\""),
+                ("/cal/old.ics", "\"1\""),
+                ("/cal/gone.ics", "\"1\""),
+            ]
+            .into_iter()
+            .map(|(h, e)| (h.to_string(), e.to_string()))
+            .collect(),
+        };
+        let listing = remote.list(Some(&cursor.text()), window()).expect("listed");
+        assert_eq!(removed(&listing), ["/cal/gone.ics"]);
+        assert!(listing.items.iter().all(|i| i.deleted), "nothing changed");
+        assert_eq!(
+            EtagCursor::parse(&listing.cursor)
+                .etags
+                .keys()
+                .collect::<Vec<_>>(),
+            ["/cal/a.ics"]
+        );
     }
 }

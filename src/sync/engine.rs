@@ -75,6 +75,13 @@ pub trait Remote {
     fn settle_cursor(&mut self, listed: String) -> String {
         listed
     }
+    /// Before this pass creates the copies of `cybozu_ids`: the cursor to store at once, for a
+    /// pass that ends before [`Remote::settle_cursor`] (killed, or a write failed). It is the
+    /// cursor listed from, which still precedes every change not yet applied, plus what the
+    /// remote needs to see those copies deleted later. `None`: the stored cursor will do.
+    fn cursor_before_creating(&mut self, _cybozu_ids: &[u64]) -> Option<String> {
+        None
+    }
 }
 
 /// This installation's id, made on first use: remote ids derived from it (Google event ids,
@@ -263,9 +270,25 @@ impl Pass<'_> {
             outcome.messages.push(blocked.clone());
             return Ok(outcome);
         }
+        let creating: Vec<u64> = planned
+            .actions
+            .iter()
+            .filter_map(|a| match a {
+                Action::CreateRemote { cybozu_id } => Some(*cybozu_id),
+                _ => None,
+            })
+            .collect();
+        if !creating.is_empty() {
+            if let Some(cursor) = self.remote.cursor_before_creating(&creating) {
+                self.store
+                    .set_cursor(self.user_id, self.remote.side(), &cursor, self.now)?;
+            }
+        }
         let mut applier = Applier::new(self, &snapshot);
+        let mut any_failed = false;
         for action in &planned.actions {
             if let Err(e) = applier.apply(action) {
+                any_failed = true;
                 if matches!(
                     e,
                     PassError::Remote(
@@ -289,6 +312,12 @@ impl Pass<'_> {
             if matches!(note, Note::Conflict { .. }) {
                 outcome.counts.conflicts += 1;
             }
+        }
+        // A remote change is listed once: if its write to Cybozu failed, a cursor moved past it
+        // would lose it for good. The stored cursor stays, so the next pass lists it again (its
+        // successful writes come back as their own echoes, which the mapping recognises).
+        if any_failed {
+            return Ok(outcome);
         }
         if let Some(cursor) = snapshot.cursor.clone() {
             let cursor = self.remote.settle_cursor(cursor);
