@@ -16,6 +16,8 @@ use crate::util::{agent, utc};
 
 pub(crate) const USER: &str = "alice";
 pub(crate) const PASSWORD: &str = "wonder land";
+/// The store's id of takahashi in the install folder of [`caldav_install`].
+pub(crate) const STORE_USER: i64 = 1;
 
 /// A CalDAV server started by a test: where it listens and where its calendar is.
 pub(crate) trait DavServer {
@@ -64,6 +66,40 @@ pub(crate) trait DavServer {
             .allow_non_standard_methods(true)
             .build();
         agent.run(request).expect("raw request").status().as_u16()
+    }
+
+    /// Another client writes `ics` over `href`, guarded by the ETag it read there.
+    fn put(&self, href: &str, etag: &str, ics: &str) {
+        let status = self.raw(
+            "PUT",
+            href,
+            &[
+                ("Content-Type", "text/calendar; charset=utf-8"),
+                ("If-Match", etag),
+            ],
+            ics,
+        );
+        assert!(matches!(status, 200 | 201 | 204), "PUT {href}: {status}");
+    }
+
+    /// Another client adds the resource `name` to the calendar.
+    fn put_new(&self, name: &str, ics: &str) {
+        let status = self.raw(
+            "PUT",
+            &format!("{}{name}", self.calendar_path()),
+            &[
+                ("Content-Type", "text/calendar; charset=utf-8"),
+                ("If-None-Match", "*"),
+            ],
+            ics,
+        );
+        assert_eq!(status, 201, "PUT {name}");
+    }
+
+    /// Another client deletes a resource.
+    fn delete(&self, href: &str) {
+        let status = self.raw("DELETE", href, &[], "");
+        assert!(matches!(status, 200 | 204), "DELETE {href}: {status}");
     }
 }
 
@@ -374,6 +410,39 @@ impl ServerKind {
     }
 }
 
+/// Each scenario, a function of the calling module taking a [`ServerKind`], as one test per
+/// server: `radicale::NAME`, `xandikos::NAME` and `etags_only::NAME` (Radicale without
+/// `sync-collection`). The scenarios after `not on xandikos:` cannot hold there, for the reason
+/// given where they are listed.
+macro_rules! on_each_server {
+    (
+        $($scenario:ident),* $(,)?
+        $(; not on xandikos: $($not_xandikos:ident),* $(,)?)?
+    ) => {
+        $crate::caldav_harness::scenarios_on!(
+            radicale, Radicale: $($scenario,)* $($($not_xandikos,)*)?
+        );
+        $crate::caldav_harness::scenarios_on!(xandikos, Xandikos: $($scenario,)*);
+        $crate::caldav_harness::scenarios_on!(
+            etags_only, EtagsOnly: $($scenario,)* $($($not_xandikos,)*)?
+        );
+    };
+}
+
+macro_rules! scenarios_on {
+    ($module:ident, $kind:ident: $($scenario:ident,)*) => {
+        mod $module {
+            use $crate::caldav_harness::ServerKind;
+            $(#[test]
+            fn $scenario() {
+                super::$scenario(ServerKind::$kind);
+            })*
+        }
+    };
+}
+
+pub(crate) use {on_each_server, scenarios_on};
+
 pub(crate) fn event(uid: &str, summary: &str, start: &str) -> String {
     format!(
         "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//dncs tests//EN\r\nBEGIN:VEVENT\r\nUID:{uid}\r\n\
@@ -400,18 +469,18 @@ pub(crate) fn caldav_install(
     let store = dncs::store::open_data_folder(&dir.path().join("data")).expect("data");
     let now = utc("2026-11-25T01:00:00Z");
     store
-        .upsert_user(1, "takahashi", "高橋 健太", now)
+        .upsert_user(STORE_USER, "takahashi", "高橋 健太", now)
         .expect("user");
     store
-        .set_cybozu_password(1, "takahashi", now)
+        .set_cybozu_password(STORE_USER, "takahashi", now)
         .expect("password");
-    store.set_enabled(1, true, now).expect("enabled");
-    store.set_sync_on(1, true, now).expect("sync on");
+    store.set_enabled(STORE_USER, true, now).expect("enabled");
+    store.set_sync_on(STORE_USER, true, now).expect("sync on");
     store
-        .set_target_and_calendar(1, dncs::store::Target::Caldav, "", now)
+        .set_target_and_calendar(STORE_USER, dncs::store::Target::Caldav, "", now)
         .expect("target");
     store
-        .set_caldav_account(1, &server.calendar(), USER, Some(PASSWORD), now)
+        .set_caldav_account(STORE_USER, &server.calendar(), USER, Some(PASSWORD), now)
         .expect("caldav account");
     dir
 }
@@ -456,6 +525,47 @@ pub(crate) fn sync_pass_output(install: &tempfile::TempDir) -> Output {
         String::from_utf8_lossy(&output.stderr)
     );
     output
+}
+
+/// The engine's CalDAV remote of takahashi in `install`, at the pinned clock.
+pub(crate) fn caldav_remote(install: &tempfile::TempDir) -> dncs::sync::caldav::CalDavRemote {
+    let store = dncs::store::open_data_folder(&install.path().join("data")).expect("data");
+    let config =
+        dncs::config::Config::load(&install.path().join("bin").join("dncs.ini")).expect("dncs.ini");
+    dncs::sync::caldav::CalDavRemote::open(&store, &config, &agent(), STORE_USER, utc(NOW))
+        .expect("the calendar opens")
+}
+
+/// Every copy the mapping records is read back from the server with the etag recorded for it.
+/// Otherwise the first pass that reads its resource again (another client changing one day of a
+/// series, say) takes it for changed there too; a quiet pass reads nothing and would not tell.
+pub(crate) fn assert_read_back_as_recorded(install: &tempfile::TempDir) {
+    use dncs::sync::engine::Remote;
+    let mut remote = caldav_remote(install);
+    let read: std::collections::BTreeMap<String, Option<String>> = remote
+        .list(
+            None,
+            (utc("2020-01-01T00:00:00Z"), utc("2030-01-01T00:00:00Z")),
+        )
+        .expect("the calendar lists")
+        .items
+        .into_iter()
+        .map(|item| (item.id, item.etag))
+        .collect();
+    let differing: Vec<_> = dncs::store::open_data_folder(&install.path().join("data"))
+        .expect("data")
+        .mappings_for_user(STORE_USER)
+        .expect("mappings")
+        .into_iter()
+        .filter_map(|m| {
+            let now = read.get(&m.remote_id)?;
+            (*now != m.remote_etag).then_some((m.remote_id, m.remote_etag, now.clone()))
+        })
+        .collect();
+    assert!(
+        differing.is_empty(),
+        "read back otherwise than recorded (id, recorded, read): {differing:#?}"
+    );
 }
 
 /// The calendar's events by href: (etag, SUMMARY, text).

@@ -1,9 +1,11 @@
 //! End to end: one day of a repeating event changed or deleted on its own by another CalDAV
 //! client — a `RECURRENCE-ID` override in the series' resource, an `EXDATE`, a cancelled
-//! override — between the simulated Cybozu Office and a real Radicale, with the real
+//! override — between the simulated Cybozu Office and a real CalDAV server, with the real
 //! `dncs-sync run`. Cybozu splits a changed day off its series (a new event, paired with the
 //! override) and removes a deleted one; later changes flow between that event and the override.
-//! Each test is skipped (with a printed line) when Radicale is not installed.
+//! Every scenario runs on Radicale, on Xandikos and on Radicale without `sync-collection`
+//! (`sync_caldav_overrides::radicale::…`, `::xandikos::…`, `::etags_only::…`); each test is
+//! skipped (with a printed line) when its server is not installed.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -14,7 +16,10 @@ use dncs::cybozu::{
 use dncs::ical::{Component, Property};
 use dncs::sim::cybozu::CybozuSim;
 
-use crate::caldav_harness::{caldav_install, calendar_events, sync_pass, DavServer, Radicale};
+use crate::caldav_harness::{
+    assert_read_back_as_recorded, caldav_install, caldav_remote, calendar_events, on_each_server,
+    sync_pass, DavServer, ServerKind,
+};
 use crate::sync_google::{own_weekly_series, TAKAHASHI, WEEKLY};
 use crate::util::{date, demo_sim, utc};
 
@@ -134,29 +139,29 @@ fn local_date(value: &str, tz: chrono_tz::Tz) -> Option<NaiveDate> {
     })
 }
 
-/// A Radicale, the demo company and an install folder whose takahashi syncs the two.
+/// A CalDAV server, the demo company and an install folder whose takahashi syncs the two.
 struct Overrides {
-    radicale: Radicale,
+    server: Box<dyn DavServer>,
     sim: CybozuSim,
     install: tempfile::TempDir,
 }
 
 impl Overrides {
-    /// `None` (after saying so) when Radicale is not installed.
-    fn start() -> Option<Self> {
-        let radicale = Radicale::start()?;
+    /// `None` (after saying so) when the server is not installed.
+    fn start(kind: ServerKind) -> Option<Self> {
+        let server = kind.start()?;
         let sim = demo_sim();
-        let install = caldav_install(&radicale, &sim, "");
+        let install = caldav_install(server.as_ref(), &sim, "");
         Some(Self {
-            radicale,
+            server,
             sim,
             install,
         })
     }
 
     /// Started with takahashi's own weekly series (Tuesdays 8:00–8:30) added and synced once.
-    fn with_own_series() -> Option<(Self, u64)> {
-        let h = Self::start()?;
+    fn with_own_series(kind: ServerKind) -> Option<(Self, u64)> {
+        let h = Self::start(kind)?;
         let own = h.sim.company().insert_event(own_weekly_series());
         h.pass();
         Some((h, own))
@@ -193,7 +198,7 @@ impl Overrides {
     }
 
     fn resources(&self) -> Vec<Resource> {
-        let mut found: Vec<Resource> = calendar_events(&self.radicale)
+        let mut found: Vec<Resource> = calendar_events(self.server.as_ref())
             .into_iter()
             .map(|(href, etag, _, ics)| {
                 let calendar = dncs::ical::parse(&ics)
@@ -223,34 +228,7 @@ impl Overrides {
 
     /// Another client writes over a resource (guarded by the ETag it read).
     fn put(&self, resource: &Resource, ics: &str) {
-        let status = self.radicale.raw(
-            "PUT",
-            &resource.href,
-            &[
-                ("Content-Type", "text/calendar; charset=utf-8"),
-                ("If-Match", &resource.etag),
-            ],
-            ics,
-        );
-        assert!(
-            matches!(status, 200 | 201 | 204),
-            "PUT {}: {status}",
-            resource.href
-        );
-    }
-
-    /// Another client adds a resource.
-    fn put_new(&self, name: &str, ics: &str) {
-        let status = self.radicale.raw(
-            "PUT",
-            &format!("{}{name}", self.radicale.calendar_path()),
-            &[
-                ("Content-Type", "text/calendar; charset=utf-8"),
-                ("If-None-Match", "*"),
-            ],
-            ics,
-        );
-        assert_eq!(status, 201, "PUT {name}");
+        self.server.put(&resource.href, &resource.etag, ics);
     }
 
     /// Everything the monthly log files say.
@@ -290,7 +268,18 @@ impl Overrides {
             self.cybozu().keys().copied().collect::<BTreeSet<_>>(),
             "copies ↔ Cybozu events"
         );
+        assert_read_back_as_recorded(&self.install);
     }
+}
+
+on_each_server! {
+    a_day_another_client_changes_is_split_off_in_cybozu_and_stays_paired_with_it,
+    a_day_another_client_deletes_with_an_exdate_is_removed_in_cybozu_that_day_only,
+    a_cancelled_override_is_a_deleted_day,
+    a_day_of_an_all_day_series_is_named_by_a_date,
+    a_phone_series_with_days_of_its_own_arrives_whole_on_the_first_pass,
+    a_day_written_while_another_client_changes_the_resource_keeps_both_changes,
+    a_series_gone_on_either_side_takes_care_of_its_split_off_days,
 }
 
 /// The local dates a Cybozu series excludes.
@@ -323,9 +312,10 @@ fn timed(event: &Event) -> Option<(chrono::DateTime<chrono::Utc>, chrono::DateTi
     Some((span.start, span.end?))
 }
 
-#[test]
-fn a_day_another_client_changes_is_split_off_in_cybozu_and_stays_paired_with_it() {
-    let Some((h, own)) = Overrides::with_own_series() else {
+fn a_day_another_client_changes_is_split_off_in_cybozu_and_stays_paired_with_it(
+    server: ServerKind,
+) {
+    let Some((h, own)) = Overrides::with_own_series(server) else {
         return;
     };
     h.assert_in_step();
@@ -470,9 +460,10 @@ fn a_day_another_client_changes_is_split_off_in_cybozu_and_stays_paired_with_it(
     h.assert_quiet_pass();
 }
 
-#[test]
-fn a_day_another_client_deletes_with_an_exdate_is_removed_in_cybozu_that_day_only() {
-    let Some((h, own)) = Overrides::with_own_series() else {
+fn a_day_another_client_deletes_with_an_exdate_is_removed_in_cybozu_that_day_only(
+    server: ServerKind,
+) {
+    let Some((h, own)) = Overrides::with_own_series(server) else {
         return;
     };
     let before = h.cybozu();
@@ -516,9 +507,8 @@ fn a_day_another_client_deletes_with_an_exdate_is_removed_in_cybozu_that_day_onl
     h.assert_quiet_pass();
 }
 
-#[test]
-fn a_cancelled_override_is_a_deleted_day() {
-    let Some((h, own)) = Overrides::with_own_series() else {
+fn a_cancelled_override_is_a_deleted_day(server: ServerKind) {
+    let Some((h, own)) = Overrides::with_own_series(server) else {
         return;
     };
     let before = h.cybozu();
@@ -594,9 +584,8 @@ fn all_day_series() -> Event {
     series
 }
 
-#[test]
-fn a_day_of_an_all_day_series_is_named_by_a_date() {
-    let Some(h) = Overrides::start() else {
+fn a_day_of_an_all_day_series_is_named_by_a_date(server: ServerKind) {
+    let Some(h) = Overrides::start(server) else {
         return;
     };
     let home = h.sim.company().insert_event(all_day_series());
@@ -650,9 +639,8 @@ fn a_day_of_an_all_day_series_is_named_by_a_date() {
     h.assert_quiet_pass();
 }
 
-#[test]
-fn a_phone_series_with_days_of_its_own_arrives_whole_on_the_first_pass() {
-    let Some(h) = Overrides::start() else {
+fn a_phone_series_with_days_of_its_own_arrives_whole_on_the_first_pass(server: ServerKind) {
+    let Some(h) = Overrides::start(server) else {
         return;
     };
     // Before the first pass, another client's series (Thursdays 19:00–20:00) with 10 December
@@ -685,7 +673,7 @@ fn a_phone_series_with_days_of_its_own_arrives_whole_on_the_first_pass() {
              SUMMARY:英会話（どの回でもない）\r\n",
         ),
     ];
-    h.put_new(
+    h.server.put_new(
         "english.ics",
         &format!(
             "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//dncs tests//EN\r\n{zone}{master}{}\
@@ -731,10 +719,9 @@ fn a_phone_series_with_days_of_its_own_arrives_whole_on_the_first_pass() {
     h.assert_quiet_pass();
 }
 
-#[test]
-fn a_day_written_while_another_client_changes_the_resource_keeps_both_changes() {
+fn a_day_written_while_another_client_changes_the_resource_keeps_both_changes(server: ServerKind) {
     use dncs::sync::engine::Remote;
-    let Some((h, own)) = Overrides::with_own_series() else {
+    let Some((h, own)) = Overrides::with_own_series(server) else {
         return;
     };
     let series = h.holding(own);
@@ -746,13 +733,7 @@ fn a_day_written_while_another_client_changes_the_resource_keeps_both_changes() 
     h.put(&series, &series.with_override(&moved));
 
     // The engine's remote reads the calendar…
-    let store = dncs::store::open_data_folder(&h.install.path().join("data")).expect("data");
-    let config =
-        dncs::config::Config::load(&h.install.path().join("bin").join("dncs.ini")).expect("ini");
-    let now = utc("2026-11-25T01:00:00Z");
-    let mut remote =
-        dncs::sync::caldav::CalDavRemote::open(&store, &config, &crate::util::agent(), 1, now)
-            .expect("opens");
+    let mut remote = caldav_remote(&h.install);
     let listing = remote
         .list(
             None,
@@ -820,9 +801,8 @@ fn a_day_written_while_another_client_changes_the_resource_keeps_both_changes() 
     );
 }
 
-#[test]
-fn a_series_gone_on_either_side_takes_care_of_its_split_off_days() {
-    let Some((h, own)) = Overrides::with_own_series() else {
+fn a_series_gone_on_either_side_takes_care_of_its_split_off_days(server: ServerKind) {
+    let Some((h, own)) = Overrides::with_own_series(server) else {
         return;
     };
     let home = h.sim.company().insert_event(all_day_series());
@@ -851,8 +831,7 @@ fn a_series_gone_on_either_side_takes_care_of_its_split_off_days() {
     // deleted by another client (with the day it had changed).
     h.sim.company().events.remove(&own);
     let all_day = h.holding(home);
-    let status = h.radicale.raw("DELETE", &all_day.href, &[], "");
-    assert!(matches!(status, 200 | 204), "DELETE: {status}");
+    h.server.delete(&all_day.href);
     h.pass();
 
     let cybozu = h.cybozu();

@@ -39,5 +39,5 @@ mod caldav_client;
 // Google scenarios again with a CalDAV target (each skipped when its server is not installed).
 mod sync_caldav;
 // One day of a repeating event changed or deleted on its own by another CalDAV client
-// (RECURRENCE-ID overrides, EXDATEs), end to end against a real Radicale (skipped without it).
+// (RECURRENCE-ID overrides, EXDATEs), end to end against the same three servers.
 mod sync_caldav_overrides;

@@ -573,11 +573,11 @@ fn fingerprint(event: &RemoteEvent) -> String {
         RemoteWhen::Timed { start, end } => format!("{}/{}", start.to_rfc3339(), end.to_rfc3339()),
         RemoteWhen::AllDay { start, end } => format!("{start}/{end}"),
     };
-    let rule: Vec<&str> = event
+    let rule: Vec<String> = event
         .recurrence
         .iter()
-        .map(String::as_str)
         .filter(|line| !line_is(line, "EXDATE"))
+        .map(|line| rule_parts_in_order(line))
         .collect();
     let visibility = match event.visibility {
         Visibility::Default => "",
@@ -607,6 +607,32 @@ fn fingerprint(event: &RemoteEvent) -> String {
         .map(|b| format!("{b:02x}"))
         .collect();
     format!("dncs:{hex}")
+}
+
+/// An `RRULE` line with its parts in one order. RFC 5545 lets them come in any, and a server
+/// may store them in another than this product wrote (Xandikos rewrites
+/// `FREQ=WEEKLY;BYDAY=TU;UNTIL=…` as `FREQ=WEEKLY;UNTIL=…;BYDAY=TU`): read back, the series must
+/// not look changed, or the next pass that reads it writes it to Cybozu again (and takes a
+/// Cybozu edit of it for a conflict). The order is the one this product writes (`FREQ`, the
+/// others, `UNTIL` or `COUNT` last), so the etags stored before it was chosen still match.
+fn rule_parts_in_order(line: &str) -> String {
+    match line.split_once(':') {
+        Some((name, rule)) if line_is(line, "RRULE") => {
+            let mut parts: Vec<&str> = rule.split(';').filter(|p| !p.is_empty()).collect();
+            parts.sort_by_key(|part| {
+                let rank = if line_is(part, "FREQ=") {
+                    0
+                } else if line_is(part, "UNTIL=") || line_is(part, "COUNT=") {
+                    2
+                } else {
+                    1
+                };
+                (rank, *part)
+            });
+            format!("{name}:{}", parts.join(";"))
+        }
+        _ => line.to_string(),
+    }
 }
 
 /// The path of an absolute URL (servers name resources by path).
@@ -793,6 +819,31 @@ mod tests {
         let again = items_of(HREF, "\"e2\"", &edited, "Asia/Tokyo", false);
         assert_eq!(again[0].etag, items[0].etag);
         assert_ne!(again[2].etag, items[2].etag);
+    }
+
+    #[test]
+    fn a_series_read_back_with_its_rule_parts_reordered_is_unchanged() {
+        let rule = |parts: &str| {
+            let text = SERIES.replace("RRULE:FREQ=WEEKLY;BYDAY=TU", &format!("RRULE:{parts}"));
+            items_of(HREF, "\"e1\"", &text, "Asia/Tokyo", false)[0]
+                .etag
+                .clone()
+        };
+        let written = rule("FREQ=WEEKLY;BYDAY=TU;UNTIL=20270329T230000Z");
+        assert_eq!(rule("FREQ=WEEKLY;UNTIL=20270329T230000Z;BYDAY=TU"), written);
+        assert_eq!(rule("UNTIL=20270329T230000Z;BYDAY=TU;FREQ=WEEKLY"), written);
+        assert_ne!(rule("FREQ=WEEKLY;UNTIL=20270322T230000Z;BYDAY=TU"), written);
+        assert_ne!(rule("FREQ=WEEKLY;BYDAY=TU"), written);
+        // The etag of a rule as this product writes it is the one it had before (and stored).
+        let mut master = items_of(HREF, "\"e1\"", SERIES, "Asia/Tokyo", false)[0]
+            .event
+            .clone()
+            .expect("master");
+        master.recurrence = vec!["RRULE:FREQ=WEEKLY;BYDAY=TU;UNTIL=20270329T230000Z".into()];
+        assert_eq!(
+            fingerprint(&master),
+            "dncs:ba9ed42f8503a86412dd48c7a0fcf188"
+        );
     }
 
     #[test]
