@@ -25,7 +25,7 @@ use crate::sync_google::{
     own_weekly_series, timed_event, CALL, DEMO_EVENTS, HOLIDAY, KICKOFF, TAKAHASHI, TENTATIVE,
     TRIP, VISIT, WEEKLY,
 };
-use crate::util::{demo_sim, utc};
+use crate::util::{assert_one_copy_each, demo_sim, utc};
 
 /// One resource of the calendar: where it is, its ETag, its text and its master VEVENT.
 #[derive(Debug, Clone, PartialEq)]
@@ -178,29 +178,13 @@ impl Dav {
     /// Each Cybozu event has exactly one resource and each resource a Cybozu event, and the
     /// mapping says the same.
     fn assert_in_step(&self) {
-        let cybozu = self.cybozu();
-        let mut copies: BTreeMap<u64, usize> = BTreeMap::new();
-        for resource in self.resources() {
-            let id = resource
+        let cybozu: BTreeSet<u64> = self.cybozu().keys().copied().collect();
+        let copies = self.resources().into_iter().map(|resource| {
+            resource
                 .cybozu_id()
-                .unwrap_or_else(|| panic!("a resource without a Cybozu id: {}", resource.ics));
-            *copies.entry(id).or_default() += 1;
-        }
-        let duplicated: Vec<_> = copies.iter().filter(|(_, n)| **n > 1).collect();
-        assert!(duplicated.is_empty(), "duplicated: {duplicated:?}");
-        assert_eq!(
-            copies.keys().copied().collect::<BTreeSet<_>>(),
-            cybozu.keys().copied().collect::<BTreeSet<_>>(),
-            "resources ↔ Cybozu events"
-        );
-        let mapped: BTreeSet<u64> = self
-            .store()
-            .mappings_for_user(STORE_USER)
-            .expect("mappings")
-            .iter()
-            .map(|m| m.cybozu_id as u64)
-            .collect();
-        assert_eq!(mapped, cybozu.keys().copied().collect(), "the mapping");
+                .unwrap_or_else(|| panic!("a resource without a Cybozu id: {}", resource.ics))
+        });
+        assert_one_copy_each("CalDAV", copies, &cybozu, &self.store(), STORE_USER);
         assert_read_back_as_recorded(&self.install);
     }
 }

@@ -20,7 +20,7 @@ use dncs::sim::google::GoogleSim;
 use dncs::store::{open_data_folder, GoogleClient, HistoryEntry, Provenance, Store, Target};
 use dncs::sync::google::PROP_CYBOZU_ID;
 
-use crate::util::{date, google_event, utc};
+use crate::util::{assert_one_copy_each, date, google_event, utc};
 
 /// The Google account of the linked user.
 const ACCOUNT: &str = "takahashi@example.com";
@@ -220,32 +220,12 @@ impl Harness {
     /// Each Cybozu event has exactly one live Google copy and each copy a Cybozu event, and the
     /// mapping says the same.
     fn assert_in_step(&self) {
-        let cybozu = self.cybozu();
-        let live = self.google_live();
-        let mut copies: BTreeMap<u64, usize> = BTreeMap::new();
-        for event in &live {
-            let id = cybozu_id_of(event)
-                .unwrap_or_else(|| panic!("a Google event without a Cybozu id: {event:?}"));
-            *copies.entry(id).or_default() += 1;
-        }
-        let duplicated: Vec<_> = copies.iter().filter(|(_, n)| **n > 1).collect();
-        assert!(
-            duplicated.is_empty(),
-            "duplicated on Google: {duplicated:?}"
-        );
-        assert_eq!(
-            copies.keys().copied().collect::<BTreeSet<_>>(),
-            cybozu.keys().copied().collect::<BTreeSet<_>>(),
-            "Google copies ↔ Cybozu events"
-        );
-        let mapped: BTreeSet<u64> = self
-            .store()
-            .mappings_for_user(USER)
-            .expect("mappings")
-            .iter()
-            .map(|m| m.cybozu_id as u64)
-            .collect();
-        assert_eq!(mapped, cybozu.keys().copied().collect(), "the mapping");
+        let cybozu: BTreeSet<u64> = self.cybozu().keys().copied().collect();
+        let copies = self.google_live().into_iter().map(|event| {
+            cybozu_id_of(&event)
+                .unwrap_or_else(|| panic!("a Google event without a Cybozu id: {event:?}"))
+        });
+        assert_one_copy_each("Google", copies, &cybozu, &self.store(), USER);
     }
 }
 

@@ -279,3 +279,39 @@ pub fn press_consent(sim: &dncs::sim::google::GoogleSim, auth_url: &str, decisio
     assert_eq!(reply.status(), 302);
     location(&reply)
 }
+
+/// Each Cybozu event has exactly one copy on the other side (`side` names it in a failure), each
+/// copy a Cybozu event, and the store's pairs say the same; `copies` are the Cybozu ids the copies
+/// carry, one per copy.
+pub fn assert_one_copy_each(
+    side: &str,
+    copies: impl IntoIterator<Item = u64>,
+    cybozu: &std::collections::BTreeSet<u64>,
+    store: &dncs::store::Store,
+    user: i64,
+) {
+    let mut counted: std::collections::BTreeMap<u64, usize> = std::collections::BTreeMap::new();
+    for id in copies {
+        *counted.entry(id).or_default() += 1;
+    }
+    let duplicated: Vec<_> = counted.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(
+        duplicated.is_empty(),
+        "duplicated on {side}: {duplicated:?}"
+    );
+    assert_eq!(
+        &counted
+            .keys()
+            .copied()
+            .collect::<std::collections::BTreeSet<_>>(),
+        cybozu,
+        "{side} copies ↔ Cybozu events"
+    );
+    let mapped: std::collections::BTreeSet<u64> = store
+        .mappings_for_user(user)
+        .expect("mappings")
+        .iter()
+        .map(|m| m.cybozu_id as u64)
+        .collect();
+    assert_eq!(&mapped, cybozu, "the mapping");
+}
