@@ -17,8 +17,8 @@ db_enum! {
 
 impl Store {
     pub fn cursor(&self, user_id: UserId, side: Side) -> Result<Option<String>> {
-        self.read("reading a sync cursor", |tx| {
-            Ok(tx
+        self.read("reading a sync cursor", |db| {
+            Ok(db
                 .query_row(
                     "SELECT cursor FROM cursors WHERE user_id = ?1 AND side = ?2",
                     params![user_id, side],

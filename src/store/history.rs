@@ -102,7 +102,7 @@ impl Store {
 
     /// Page `page` (0 = the newest entries) of `per_page` entries, newest first.
     pub fn history_page(&self, user_id: UserId, page: u32, per_page: u32) -> Result<HistoryPage> {
-        self.read("reading the history", |tx| {
+        self.read_snapshot("reading the history", |tx| {
             let total: i64 = tx.query_row(
                 "SELECT count(*) FROM history WHERE user_id = ?1",
                 [user_id],

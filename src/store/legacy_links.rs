@@ -87,8 +87,8 @@ impl Store {
 
     /// How many imported links still wait for their users.
     pub fn pending_legacy_links(&self) -> Result<u64> {
-        self.read("counting imported Google links", |tx| {
-            Ok(tx.query_row("SELECT count(*) FROM legacy_links", [], |row| row.get(0))?)
+        self.read("counting imported Google links", |db| {
+            Ok(db.query_row("SELECT count(*) FROM legacy_links", [], |row| row.get(0))?)
         })
     }
 }

@@ -44,8 +44,8 @@ pub(super) fn drop_sync_state(tx: &Transaction<'_>, user_id: UserId) -> rusqlite
 
 impl Store {
     pub fn mapping_for_cybozu(&self, user_id: UserId, cybozu_id: i64) -> Result<Option<Mapping>> {
-        self.read("reading a mapping", |tx| {
-            Ok(tx
+        self.read("reading a mapping", |db| {
+            Ok(db
                 .query_row(
                     &format!(
                         "SELECT {MAPPING_COLUMNS} FROM mappings WHERE user_id = ?1 AND cybozu_id = ?2"
@@ -58,8 +58,8 @@ impl Store {
     }
 
     pub fn mapping_for_remote(&self, user_id: UserId, remote_id: &str) -> Result<Option<Mapping>> {
-        self.read("reading a mapping", |tx| {
-            Ok(tx
+        self.read("reading a mapping", |db| {
+            Ok(db
                 .query_row(
                     &format!(
                         "SELECT {MAPPING_COLUMNS} FROM mappings WHERE user_id = ?1 AND remote_id = ?2"
@@ -73,8 +73,8 @@ impl Store {
 
     /// Every mapping of the user, by Cybozu id.
     pub fn mappings_for_user(&self, user_id: UserId) -> Result<Vec<Mapping>> {
-        self.read("listing mappings", |tx| {
-            let mut statement = tx.prepare(&format!(
+        self.read("listing mappings", |db| {
+            let mut statement = db.prepare(&format!(
                 "SELECT {MAPPING_COLUMNS} FROM mappings WHERE user_id = ?1 ORDER BY cybozu_id"
             ))?;
             let mappings = statement

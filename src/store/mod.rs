@@ -346,8 +346,18 @@ impl Store {
         self.transaction(TransactionBehavior::Immediate, doing, body)
     }
 
-    /// Runs `body` in one read transaction, so that its statements see one snapshot.
+    /// Runs `body`, a single statement, outside an explicit transaction: one statement reads
+    /// one snapshot by itself, and a page view then spends no `BEGIN` and `COMMIT` on each read.
     fn read<T>(
+        &self,
+        doing: &'static str,
+        body: impl FnOnce(&Connection) -> Result<T, Failure>,
+    ) -> Result<T> {
+        body(&self.conn).map_err(|f| f.doing(doing))
+    }
+
+    /// Runs `body` in one read transaction, so that its several statements see one snapshot.
+    fn read_snapshot<T>(
         &self,
         doing: &'static str,
         body: impl FnOnce(&Transaction<'_>) -> Result<T, Failure>,

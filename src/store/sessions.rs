@@ -92,8 +92,8 @@ impl Store {
         now: DateTime<Utc>,
         max_idle: Duration,
     ) -> Result<Option<Session>> {
-        self.read("reading a session", |tx| {
-            Ok(tx
+        self.read("reading a session", |db| {
+            Ok(db
                 .query_row(
                     "SELECT user_id, is_admin, csrf_token, created_at, last_seen_at FROM sessions
                      WHERE token_hash = ?1 AND last_seen_at >= ?2",

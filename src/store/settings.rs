@@ -1,7 +1,7 @@
 //! The `settings` table: install-wide values (install id, admin password hash, OAuth
 //! state-signing key), some of them sealed.
 
-use rusqlite::{params, OptionalExtension, Transaction};
+use rusqlite::{params, Connection, OptionalExtension};
 
 use super::{Result, Store};
 
@@ -14,8 +14,8 @@ pub const SETTING_OAUTH_STATE_KEY: &str = "oauth_state_key";
 
 const SEALED_SETTING: &str = "setting";
 
-fn read_setting(tx: &Transaction<'_>, key: &str) -> rusqlite::Result<Option<String>> {
-    tx.query_row("SELECT value FROM settings WHERE key = ?1", [key], |row| {
+fn read_setting(db: &Connection, key: &str) -> rusqlite::Result<Option<String>> {
+    db.query_row("SELECT value FROM settings WHERE key = ?1", [key], |row| {
         row.get(0)
     })
     .optional()
@@ -23,7 +23,7 @@ fn read_setting(tx: &Transaction<'_>, key: &str) -> rusqlite::Result<Option<Stri
 
 impl Store {
     pub fn setting(&self, key: &str) -> Result<Option<String>> {
-        self.read("reading a setting", |tx| Ok(read_setting(tx, key)?))
+        self.read("reading a setting", |db| Ok(read_setting(db, key)?))
     }
 
     pub fn set_setting(&self, key: &str, value: &str) -> Result<()> {

@@ -94,8 +94,8 @@ impl Store {
 
     /// Whether a pass the user asked for has not finished yet.
     pub fn has_pending_sync_request(&self, user_id: UserId) -> Result<bool> {
-        self.read("reading sync requests", |tx| {
-            Ok(tx.query_row(
+        self.read("reading sync requests", |db| {
+            Ok(db.query_row(
                 "SELECT EXISTS (SELECT 1 FROM sync_requests WHERE user_id = ?1 AND served_at IS NULL)",
                 [user_id],
                 |row| row.get(0),

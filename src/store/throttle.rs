@@ -46,8 +46,8 @@ impl Store {
         window: Duration,
         now: DateTime<Utc>,
     ) -> Result<bool> {
-        let failures: Option<u32> = self.read("reading failed logins", |tx| {
-            Ok(tx
+        let failures: Option<u32> = self.read("reading failed logins", |db| {
+            Ok(db
                 .query_row(
                     "SELECT failures FROM login_throttle WHERE key = ?1 AND window_start > ?2",
                     params![key, unix_before(now, window)],

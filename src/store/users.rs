@@ -223,8 +223,8 @@ impl Store {
     }
 
     pub fn user_by_id(&self, id: UserId) -> Result<Option<User>> {
-        self.read("reading a user", |tx| {
-            Ok(tx
+        self.read("reading a user", |db| {
+            Ok(db
                 .query_row(
                     &format!("SELECT {USER_COLUMNS} FROM users WHERE id = ?1"),
                     [id],
@@ -235,8 +235,8 @@ impl Store {
     }
 
     pub fn user_by_login(&self, login_name: &str) -> Result<Option<User>> {
-        self.read("reading a user", |tx| {
-            Ok(tx
+        self.read("reading a user", |db| {
+            Ok(db
                 .query_row(
                     &format!("SELECT {USER_COLUMNS} FROM users WHERE login_name = ?1"),
                     [login_name],
@@ -248,9 +248,9 @@ impl Store {
 
     /// Every user, by Cybozu id.
     pub fn list_users(&self) -> Result<Vec<User>> {
-        self.read("listing users", |tx| {
+        self.read("listing users", |db| {
             let mut statement =
-                tx.prepare(&format!("SELECT {USER_COLUMNS} FROM users ORDER BY id"))?;
+                db.prepare(&format!("SELECT {USER_COLUMNS} FROM users ORDER BY id"))?;
             let users = statement
                 .query_map([], user_from_row)?
                 .collect::<rusqlite::Result<_>>()?;
@@ -377,8 +377,8 @@ impl Store {
 
     pub fn google_access_token(&self, id: UserId) -> Result<Option<AccessToken>> {
         let stored: Option<(Option<String>, Option<DateTime<Utc>>)> =
-            self.read("reading a Google access token", |tx| {
-                Ok(tx
+            self.read("reading a Google access token", |db| {
+                Ok(db
                     .query_row(
                         "SELECT google_access_token, google_access_expires FROM users WHERE id = ?1",
                         [id],
@@ -506,8 +506,8 @@ impl Store {
 
     /// The opened value of a sealed column; `None` when the user or the value is absent.
     fn sealed(&self, id: UserId, column: SealedColumn) -> Result<Option<String>> {
-        let stored: Option<Option<String>> = self.read("reading a credential", |tx| {
-            Ok(tx
+        let stored: Option<Option<String>> = self.read("reading a credential", |db| {
+            Ok(db
                 .query_row(
                     &format!("SELECT {} FROM users WHERE id = ?1", column.name()),
                     [id],
