@@ -4,8 +4,13 @@
 //! as a web server sees it, from spawn to exit with its output read. The floor is
 //! `benches/cgi-floor.rs` (example `cgi-floor`), a Rust CGI that prints a fixed page; the bench
 //! builds it with `cargo build --profile bench --example cgi-floor` (the optimized profile that
-//! `cargo bench` built `dncs` with, so both share one build and land in `target/release`). It prints a table with the targets of the performance issue
-//! (median within 2× the floor and under 10 ms, peak RSS under 16 MB) as PASS/FAIL, and exits 0.
+//! `cargo bench` built `dncs` with, so both share one build and land in `target/release`).
+//!
+//! On x86_64 Linux it also builds both programs the way `install/build-release.sh` builds the
+//! release (statically linked, in `target/x86_64-unknown-linux-gnu/release`), and compares each
+//! `dncs` with the floor linked the same way. It prints a table with the targets of the
+//! performance issue (median within 2× the floor and under 10 ms, peak RSS under 16 MB) as
+//! PASS/FAIL, and exits 0.
 //!
 //! The install folder and the session are made through the library, so no Cybozu server is needed.
 
@@ -115,8 +120,7 @@ fn percentile(sorted: &[Duration], fraction: f64) -> Duration {
 /// Builds the floor program with the profile `cargo bench` used for `dncs`, and finds both.
 fn programs() -> (PathBuf, PathBuf) {
     let dncs = PathBuf::from(env!("CARGO_BIN_EXE_dncs"));
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let status = Command::new(cargo)
+    let status = cargo()
         .args([
             "build",
             "--quiet",
@@ -125,7 +129,6 @@ fn programs() -> (PathBuf, PathBuf) {
             "--example",
             "cgi-floor",
         ])
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
         .status()
         .expect("cargo runs");
     assert!(
@@ -140,13 +143,56 @@ fn programs() -> (PathBuf, PathBuf) {
     (dncs, floor)
 }
 
-/// An install as on a customer's server: `bin/dncs.cgi` with `dncs.ini` beside it, and
-/// `data/` holding a user with a session. Returns the CGI and the session cookie.
-fn install(root: &Path, dncs: &Path) -> (PathBuf, String) {
+/// The target and flags of the static Linux release (`install/build-release.sh`, keep in step).
+const STATIC_TARGET: &str = "x86_64-unknown-linux-gnu";
+const STATIC_RUSTFLAGS: &str = "-C target-feature=+crt-static -C relocation-model=static";
+
+/// Builds `dncs` and the floor as the Linux release is built, on x86_64 Linux; `None` elsewhere
+/// or when that build fails (the bench then measures the default build only, and says so).
+fn static_programs() -> Option<(PathBuf, PathBuf)> {
+    if !(cfg!(target_os = "linux") && cfg!(target_arch = "x86_64")) {
+        return None;
+    }
+    let status = cargo()
+        .env("RUSTFLAGS", STATIC_RUSTFLAGS)
+        .args(["build", "--quiet", "--release", "--target", STATIC_TARGET])
+        .args(["--bin", "dncs", "--example", "cgi-floor"])
+        .status();
+    if !status.is_ok_and(|s| s.success()) {
+        println!("the static release build failed; measuring the default build only");
+        return None;
+    }
+    let release = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("target")
+        .join(STATIC_TARGET)
+        .join("release");
+    Some((
+        release.join("dncs"),
+        release.join("examples").join("cgi-floor"),
+    ))
+}
+
+fn cargo() -> Command {
+    let mut command = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+    command.current_dir(env!("CARGO_MANIFEST_DIR"));
+    command
+}
+
+/// An install as on a customer's server: every program measured copied into `bin/` (a fresh copy,
+/// as `install.sh` makes: a file the linker wrote in place can start measurably slower) with
+/// `dncs.ini` beside them, and `data/` holding a user with a session. Returns the copies and the
+/// session cookie.
+fn install(root: &Path, programs: &[(&str, &Path)]) -> (Vec<PathBuf>, String) {
     let bin = root.join("bin");
     std::fs::create_dir_all(&bin).expect("bin folder");
-    let cgi = bin.join(format!("dncs.cgi{}", std::env::consts::EXE_SUFFIX));
-    std::fs::copy(dncs, &cgi).expect("copy dncs");
+    let copies = programs
+        .iter()
+        .map(|(name, program)| {
+            let copy = bin.join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
+            std::fs::copy(program, &copy).expect("copy a program");
+            copy
+        })
+        .collect();
     std::fs::write(
         bin.join("dncs.ini"),
         "CYBOZU_URL=http://127.0.0.1:9/cgi-bin/cbag/ag.cgi\r\nDATA_DIR=../data\r\nLANG=ja\r\n",
@@ -163,7 +209,7 @@ fn install(root: &Path, dncs: &Path) -> (PathBuf, String) {
     store.set_enabled(7, true, now).expect("enabled");
     let session = store.create_session(Some(7), false, now).expect("session");
     store.close().expect("close the database");
-    (cgi, format!("dncs_session={}", session.token))
+    (copies, format!("dncs_session={}", session.token))
 }
 
 fn cgi_vars(cookie: &str) -> Vec<(String, String)> {
@@ -202,43 +248,57 @@ fn mib(kib: Option<u64>) -> String {
 fn main() {
     // `cargo bench` passes `--bench`; there is nothing to choose, so arguments are ignored.
     let (dncs, floor) = programs();
+    let static_builds = static_programs();
     let root = tempfile::tempdir().expect("temp dir");
     // DNCS_BENCH_KEEP=folder leaves the install there, to profile one request by hand.
     let kept = std::env::var_os("DNCS_BENCH_KEEP").map(PathBuf::from);
     let install_root = kept.as_deref().unwrap_or(root.path());
-    let (dncs_cgi, cookie) = install(install_root, &dncs);
+    // Pairs of a dncs build and the floor linked the same way, by name in the table and in bin/.
+    let mut builds = vec![
+        ("dncs", "dncs.cgi", dncs.as_path()),
+        ("floor", "floor.cgi", floor.as_path()),
+    ];
+    if let Some((dncs, floor)) = &static_builds {
+        builds.push(("dncs, static (release)", "dncs-static.cgi", dncs.as_path()));
+        builds.push(("floor, static", "floor-static.cgi", floor.as_path()));
+    }
+    let files: Vec<(&str, &Path)> = builds
+        .iter()
+        .map(|(_, file, path)| (*file, *path))
+        .collect();
+    let (copies, cookie) = install(install_root, &files);
     if kept.is_some() {
         println!("kept in {}; HTTP_COOKIE={cookie}", install_root.display());
     }
     let vars = cgi_vars(&cookie);
-    let programs = [
-        Cgi {
-            name: "dncs",
-            program: dncs_cgi,
+    let programs: Vec<Cgi> = builds
+        .iter()
+        .zip(copies)
+        .map(|((name, _, _), program)| Cgi {
+            name,
+            program,
             vars: vars.clone(),
-        },
-        Cgi {
-            name: "floor",
-            program: floor,
-            vars,
-        },
-    ];
+        })
+        .collect();
 
-    // The settings page, once: a bench of the login page would be a wrong measurement.
-    let probe = programs[0].command(None).output().expect("dncs runs");
-    let text = String::from_utf8_lossy(&probe.stdout);
-    assert!(
-        text.contains("id=\"state\""),
-        "GET ?page=settings did not show the settings of the session's user:\n{text}"
-    );
+    // The settings page, once per build: a bench of the login page would be a wrong measurement.
+    for cgi in programs.iter().step_by(2) {
+        let probe = cgi.command(None).output().expect("dncs runs");
+        let text = String::from_utf8_lossy(&probe.stdout);
+        assert!(
+            text.contains("id=\"state\""),
+            "GET ?page=settings ({}) did not show the settings of the session's user:\n{text}",
+            cgi.name
+        );
+    }
 
     for cgi in &programs {
         for _ in 0..WARM_UP {
             cgi.run(None);
         }
     }
-    // Interleaved, so that a change in machine load weighs on both alike.
-    let mut times = [Vec::with_capacity(RUNS), Vec::with_capacity(RUNS)];
+    // Interleaved, so that a change in machine load weighs on all alike.
+    let mut times: Vec<Vec<Duration>> = programs.iter().map(|_| Vec::with_capacity(RUNS)).collect();
     for _ in 0..RUNS {
         for (cgi, samples) in programs.iter().zip(times.iter_mut()) {
             samples.push(cgi.run(None));
@@ -261,9 +321,7 @@ fn main() {
             }
         })
         .collect();
-    let (dncs, floor) = (&numbers[0], &numbers[1]);
 
-    let ratio = dncs.median.as_secs_f64() / floor.median.as_secs_f64();
     println!();
     println!("GET ?page=settings (logged in), {RUNS} runs each, spawn → exit with the answer read");
     println!();
@@ -279,28 +337,32 @@ fn main() {
         );
     }
     println!();
-    println!("| target | measured | result |");
-    println!("|---|---|---|");
-    println!(
-        "| median ≤ {TARGET_RATIO}× the floor | {ratio:.2}× | {} |",
-        pass(ratio <= TARGET_RATIO)
-    );
-    println!(
-        "| median < {} | {} | {} |",
-        ms(TARGET_MEDIAN),
-        ms(dncs.median),
-        pass(dncs.median < TARGET_MEDIAN)
-    );
-    match dncs.rss_kib {
-        Some(kib) => println!(
-            "| peak RSS < {} | {} | {} |",
-            mib(Some(TARGET_RSS_KIB)),
-            mib(Some(kib)),
-            pass(kib < TARGET_RSS_KIB)
-        ),
-        None => println!(
-            "| peak RSS < {} | n/a: needs GNU time at {GNU_TIME} (Debian package `time`) | - |",
-            mib(Some(TARGET_RSS_KIB))
-        ),
+    println!("| target | build | measured | result |");
+    println!("|---|---|---|---|");
+    for (pair, n) in programs.chunks(2).zip(numbers.chunks(2)) {
+        let (build, dncs, floor) = (pair[0].name, &n[0], &n[1]);
+        let ratio = dncs.median.as_secs_f64() / floor.median.as_secs_f64();
+        println!(
+            "| median ≤ {TARGET_RATIO}× the floor linked alike | {build} | {ratio:.2}× | {} |",
+            pass(ratio <= TARGET_RATIO)
+        );
+        println!(
+            "| median < {} | {build} | {} | {} |",
+            ms(TARGET_MEDIAN),
+            ms(dncs.median),
+            pass(dncs.median < TARGET_MEDIAN)
+        );
+        match dncs.rss_kib {
+            Some(kib) => println!(
+                "| peak RSS < {} | {build} | {} | {} |",
+                mib(Some(TARGET_RSS_KIB)),
+                mib(Some(kib)),
+                pass(kib < TARGET_RSS_KIB)
+            ),
+            None => println!(
+                "| peak RSS < {} | {build} | n/a: needs GNU time at {GNU_TIME} (Debian package `time`) | - |",
+                mib(Some(TARGET_RSS_KIB))
+            ),
+        }
     }
 }
