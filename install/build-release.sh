@@ -24,8 +24,14 @@ esac
 version=$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n 1)
 linux_target=x86_64-unknown-linux-gnu
 windows_target=x86_64-pc-windows-gnu
-# Static, and position-dependent like the default build of the CGI (build.rs).
-linux_rustflags="-C target-feature=+crt-static -C relocation-model=static"
+# Static, and position-dependent like the default build of the CGI (build.rs): heap and stack are
+# randomized, the program (C library included) is not. DNCS_PIE=1 builds static-pie programs instead,
+# fully randomized, which relocate themselves at every start (about 0.4 ms more per CGI request).
+if [ "${DNCS_PIE:-0}" != 0 ]; then
+  linux_rustflags="-C target-feature=+crt-static"
+else
+  linux_rustflags="-C target-feature=+crt-static -C relocation-model=static"
+fi
 
 # Lays out a release folder: the two programs, the templates, the default dncs.ini, the scripts.
 assemble() {
