@@ -162,10 +162,9 @@ fn static_programs() -> Option<(PathBuf, PathBuf)> {
         println!("the static release build failed; measuring the default build only");
         return None;
     }
-    let release = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("target")
-        .join(STATIC_TARGET)
-        .join("release");
+    // The target folder of this build (CARGO_TARGET_DIR included): above `release/` of `dncs`.
+    let target_dir = Path::new(env!("CARGO_BIN_EXE_dncs")).parent()?.parent()?;
+    let release = target_dir.join(STATIC_TARGET).join("release");
     Some((
         release.join("dncs"),
         release.join("examples").join("cgi-floor"),
