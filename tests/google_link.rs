@@ -529,6 +529,69 @@ fn google_link_authorize_without_the_csrf_token_starts_nothing() {
     assert_eq!(pending_flows(&site), 1);
 }
 
+#[test]
+fn google_link_keeps_what_the_user_chose_on_the_page_before_pressing_authorize() {
+    let sim = GoogleSim::start().expect("Google simulator");
+    let site = relay_site(&sim);
+    let mut browser = site.user("takahashi");
+    // 同期 and a calendar chosen, then 認証 pressed instead of 保存: the same form.
+    let calendar = "team@group.calendar.google.com";
+    let answer = browser.submit(
+        "page=settings",
+        "page=google_auth",
+        &[
+            ("target", "google"),
+            ("sync_on", "on"),
+            ("calendar_id", calendar),
+        ],
+    );
+    assert_eq!(answer.status(), 303, "{}", answer.body);
+    let back = google_answers(answer.header("Location").expect("Location"));
+    let linked = relay(&mut browser, &back);
+    assert_linked(&linked, &site, Provenance::Relay);
+    let settings = browser.follow(&linked);
+    assert_eq!(text_after(&settings, "id=\"state\">"), "同期中");
+    assert!(
+        settings.body.contains(&format!("value=\"{calendar}\"")),
+        "{}",
+        settings.body
+    );
+    let user = site
+        .store()
+        .user_by_id(TAKAHASHI)
+        .expect("read")
+        .expect("user");
+    assert!(user.sync_on);
+    assert_eq!(user.calendar_id, calendar);
+}
+
+#[test]
+fn google_link_a_form_that_cannot_be_saved_stays_on_the_page_and_starts_nothing() {
+    let sim = GoogleSim::start().expect("Google simulator");
+    let site = relay_site(&sim);
+    let mut browser = site.user("takahashi");
+    let answer = browser.submit(
+        "page=settings",
+        "page=google_auth",
+        &[
+            ("target", "google"),
+            ("sync_on", "on"),
+            ("caldav_url", "ftp://calendar.example.jp/"),
+        ],
+    );
+    assert_eq!(answer.status(), 400, "{}", answer.body);
+    assert!(answer.header("Location").is_none(), "not sent to Google");
+    assert!(answer.body.contains("id=\"state\""), "the settings page");
+    assert_eq!(pending_flows(&site), 0, "no authorization started");
+    let user = site
+        .store()
+        .user_by_id(TAKAHASHI)
+        .expect("read")
+        .expect("user");
+    assert!(!user.sync_on, "nothing of the refused form is saved");
+    assert_not_linked(&site, &mut browser, TAKAHASHI);
+}
+
 // ---------------------------------------------------------------- the relay page
 
 const RELAY_PAGE: &str = include_str!("../install/relay/index.html");

@@ -36,8 +36,12 @@ pub fn authorize(app: &mut App<'_>) -> Response {
     let (Some(user_id), Some(active)) = (app.user_id(), app.session.as_ref()) else {
         return super::user::login_form(app, 401, "", &app.t("session.expired"), "");
     };
+    let token = active.token.clone();
     if !app.is_post() || !app.csrf_ok() {
         return app.message(403, "settings.google_auth", &app.t("csrf.failed"));
+    }
+    if let Err(page) = super::user::save_before_linking(app) {
+        return page;
     }
     let Some(client) = oauth_client(app) else {
         return app.message(503, "settings.google_auth", &app.t("google.not_configured"));
@@ -59,7 +63,6 @@ pub fn authorize(app: &mut App<'_>) -> Response {
         Err(page) => return page,
     };
     let pkce = Pkce::new();
-    let token = active.token.clone();
     let flow = app
         .store
         .begin_oauth_flow(&token, user_id, &pkce.verifier, &redirect_uri, app.now);

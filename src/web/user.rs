@@ -254,6 +254,43 @@ pub fn settings(app: &mut App<'_>) -> Response {
 }
 
 fn save_settings(app: &mut App<'_>, user: User) -> Response {
+    match apply_settings_form(app, user) {
+        Ok(saved) => {
+            let done = if saved.dropped { "dropped" } else { "saved" };
+            let mut url = format!("{}&done={done}", app.page_url("settings"));
+            if let Some(name) = saved.calendar_name {
+                url.push_str("&calendar=");
+                url.push_str(&percent_encode(&name));
+            }
+            Response::redirect(&url)
+        }
+        Err(page) => page,
+    }
+}
+
+/// What saving 同期設定 did.
+struct Saved {
+    /// The target or the calendar changed, so the sync information was dropped.
+    dropped: bool,
+    /// The name of the CalDAV calendar the form's account reaches, when one was checked.
+    calendar_name: Option<String>,
+}
+
+/// 認証 sits inside the 同期設定 form: before the browser leaves for Google, what the user chose
+/// on the page (同期対象, 同期状態, カレンダーID) is saved as 保存 would save it, so that coming
+/// back linked does not find those choices undone. A POST without the form's fields (not from
+/// the page) saves nothing. `Err` is the page to show instead of going to Google.
+pub(super) fn save_before_linking(app: &mut App<'_>) -> Result<(), Response> {
+    if app.request.form("target").is_none() {
+        return Ok(());
+    }
+    let user = current_user(app)?;
+    apply_settings_form(app, user).map(|_| ())
+}
+
+/// Checks and stores the 同期設定 form; `Err` is the settings page with what is wrong, the typed
+/// values kept.
+fn apply_settings_form(app: &mut App<'_>, user: User) -> Result<Saved, Response> {
     let form = |name: &str| app.request.form(name).unwrap_or("").trim().to_string();
     let target = match form("target").as_str() {
         "caldav" => Target::Caldav,
@@ -261,12 +298,24 @@ fn save_settings(app: &mut App<'_>, user: User) -> Response {
     };
     let wants_sync = form("sync_on") == "on";
     if wants_sync && !user.enabled {
-        return settings_page(app, &user, 403, "", &app.t("settings.not_permitted"));
+        return Err(settings_page(
+            app,
+            &user,
+            403,
+            "",
+            &app.t("settings.not_permitted"),
+        ));
     }
     let caldav_url = form("caldav_url");
     let is_web_url = caldav_url.starts_with("http://") || caldav_url.starts_with("https://");
     if !caldav_url.is_empty() && !is_web_url {
-        return settings_page(app, &user, 400, "", &app.t("settings.bad_url"));
+        return Err(settings_page(
+            app,
+            &user,
+            400,
+            "",
+            &app.t("settings.bad_url"),
+        ));
     }
     let calendar_id = form("calendar_id");
     let caldav_password = app.request.form("caldav_password").unwrap_or("");
@@ -276,7 +325,7 @@ fn save_settings(app: &mut App<'_>, user: User) -> Response {
     if target == Target::Caldav && !caldav_url.is_empty() {
         let stored = match app.store.caldav_password(user.id) {
             Ok(stored) => stored,
-            Err(e) => return app.store_failure(&e),
+            Err(e) => return Err(app.store_failure(&e)),
         };
         let password = if caldav_password.is_empty() {
             stored.unwrap_or_default()
@@ -291,7 +340,7 @@ fn save_settings(app: &mut App<'_>, user: User) -> Response {
                 shown.target = target;
                 shown.caldav_url = caldav_url.clone();
                 shown.caldav_user = form("caldav_user");
-                return settings_page(app, &shown, 400, "", &message);
+                return Err(settings_page(app, &shown, 400, "", &message));
             }
         }
     }
@@ -314,16 +363,11 @@ fn save_settings(app: &mut App<'_>, user: User) -> Response {
         Ok(dropped)
     })();
     match saved {
-        Ok(dropped) => {
-            let done = if dropped { "dropped" } else { "saved" };
-            let mut url = format!("{}&done={done}", app.page_url("settings"));
-            if let Some(name) = calendar_name {
-                url.push_str("&calendar=");
-                url.push_str(&percent_encode(&name));
-            }
-            Response::redirect(&url)
-        }
-        Err(e) => app.store_failure(&e),
+        Ok(dropped) => Ok(Saved {
+            dropped,
+            calendar_name,
+        }),
+        Err(e) => Err(app.store_failure(&e)),
     }
 }
 
