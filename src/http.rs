@@ -28,6 +28,13 @@ impl AgentSettings {
             proxy: config.proxy.as_ref().map(|p| p.url()),
         }
     }
+
+    /// These settings with neither timeout longer than the given limits.
+    pub fn limited_to(mut self, connect: Duration, call: Duration) -> Self {
+        self.connect_timeout = self.connect_timeout.min(connect);
+        self.call_timeout = self.call_timeout.min(call);
+        self
+    }
 }
 
 impl Default for AgentSettings {
@@ -210,6 +217,22 @@ mod tests {
     use super::*;
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::Arc;
+
+    #[test]
+    fn limits_cut_longer_timeouts_and_keep_shorter_ones() {
+        let settings = AgentSettings {
+            connect_timeout: Duration::from_secs(3),
+            call_timeout: Duration::from_secs(600),
+            proxy: Some("http://proxy.example.jp:8080".into()),
+        }
+        .limited_to(Duration::from_secs(10), Duration::from_secs(15));
+        assert_eq!(settings.connect_timeout, Duration::from_secs(3));
+        assert_eq!(settings.call_timeout, Duration::from_secs(15));
+        assert_eq!(
+            settings.proxy.as_deref(),
+            Some("http://proxy.example.jp:8080")
+        );
+    }
 
     #[test]
     fn delays_grow_and_stay_under_the_ceiling() {

@@ -292,6 +292,49 @@ fn assert_csrf_refused(browser: &mut Browser<'_>, action: &str, fields: &[(&str,
 }
 
 #[test]
+fn screens_login_while_cybozu_fails_says_so_and_counts_no_failure() {
+    let site = Site::new();
+    let mut browser = site.browser();
+    let unavailable = (
+        503,
+        "<html><body>Service Unavailable</body></html>".to_owned(),
+    );
+    // More than a page tries: the login gives up after two, where the scheduled run would go on.
+    site.sim.quirks().raw_replies = vec![unavailable.clone(); 5];
+    let answer = browser.login("takahashi", "takahashi");
+    assert_eq!(
+        answer.status_line, "Status: 502 Bad Gateway",
+        "{}",
+        answer.body
+    );
+    assert!(answer.body.contains("サイボウズ Office に接続できません"));
+    assert!(
+        answer.body.contains("value=\"takahashi\""),
+        "the name is kept"
+    );
+    assert_eq!(site.sim.quirks().raw_replies.len(), 3, "tried twice");
+    assert!(browser.session_token().is_none());
+    assert!(site.store().list_users().expect("users").is_empty());
+
+    // A reply that is not SOAP at all is the same sentence, not an error page or a panic.
+    site.sim.quirks().raw_replies = vec![(200, "<html>maintenance</html>".to_owned())];
+    let answer = browser.login("takahashi", "takahashi");
+    assert_eq!(answer.status(), 502, "{}", answer.body);
+    assert!(answer.body.contains("サイボウズ Office に接続できません"));
+
+    // An outage is not a wrong password: six of them do not throttle the login.
+    for attempt in 1..=6 {
+        site.sim.quirks().raw_replies = vec![unavailable.clone(); 2];
+        let answer = browser.login("takahashi", "takahashi");
+        assert_eq!(answer.status(), 502, "attempt {attempt}: {}", answer.body);
+    }
+    site.sim.quirks().raw_replies.clear();
+    let answer = browser.login("takahashi", "takahashi");
+    assert_eq!(answer.status(), 303, "{}", answer.body);
+    assert!(browser.session_token().is_some());
+}
+
+#[test]
 fn screens_login_without_its_token_is_refused() {
     let site = Site::new();
     let mut browser = site.browser();

@@ -10,6 +10,7 @@ use super::cgi::{Cookie, Method, Request, Response};
 use super::error_page::error_page;
 use super::i18n;
 use crate::config::{Config, Lang};
+use crate::http::{agent, AgentSettings, HttpError, RetryPolicy};
 use crate::store::{Session, Store, UserId};
 
 /// The session cookie; its value is a random token the database keeps only as a hash.
@@ -23,6 +24,17 @@ const TOUCH_INTERVAL_SECONDS: i64 = 60;
 /// Failed logins allowed per login name and per client address in [`THROTTLE_WINDOW_MINUTES`].
 pub const THROTTLE_MAX_FAILURES: u32 = 5;
 pub const THROTTLE_WINDOW_MINUTES: i64 = 15;
+/// A page that waits on another server (the login, the CalDAV check, the Google callback) must
+/// answer before the web server gives up on the CGI (Apache's `Timeout` is 60 s by default), so
+/// that the user reads why instead of a gateway error: each call is cut at these limits, whatever
+/// `HTTP_TIMEOUT` allows the scheduled run, and tried at most twice.
+pub const PAGE_CONNECT_TIMEOUT: StdDuration = StdDuration::from_secs(10);
+pub const PAGE_CALL_TIMEOUT: StdDuration = StdDuration::from_secs(15);
+pub const PAGE_RETRY: RetryPolicy = RetryPolicy {
+    attempts: 2,
+    base_delay: StdDuration::from_millis(250),
+    max_delay: StdDuration::from_secs(1),
+};
 
 /// The templates, compiled into the program so that a CGI start reads no template files.
 const TEMPLATES: &[(&str, &str)] = &[
@@ -155,6 +167,15 @@ impl<'r> App<'r> {
             (Some(cookie), Some(sent)) if !cookie.is_empty() => constant_time_eq(cookie, sent),
             _ => false,
         }
+    }
+
+    /// The HTTP agent of a page's outbound calls: `dncs.ini`'s proxy and timeouts, the timeouts
+    /// cut to [`PAGE_CONNECT_TIMEOUT`] and [`PAGE_CALL_TIMEOUT`].
+    pub fn outbound_agent(&self) -> Result<ureq::Agent, HttpError> {
+        agent(
+            &AgentSettings::from_config(self.config)
+                .limited_to(PAGE_CONNECT_TIMEOUT, PAGE_CALL_TIMEOUT),
+        )
     }
 
     /// A relative URL of a page of this CGI.

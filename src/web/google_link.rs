@@ -6,7 +6,6 @@ use super::app::App;
 use super::cgi::Response;
 use crate::config::AuthMode;
 use crate::google::oauth::{sign_state, verify_state, OAuthClient, OAuthError, Pkce};
-use crate::http::{agent, AgentSettings};
 use crate::store::{GoogleClient, Provenance, SETTING_OAUTH_STATE_KEY};
 
 /// The route Google's answer comes back to (directly, or through the relay page).
@@ -124,7 +123,7 @@ pub fn callback(app: &mut App<'_>) -> Response {
     let Some(client) = oauth_client(app) else {
         return fail(app, 503, "google.not_configured");
     };
-    let agent = match agent(&AgentSettings::from_config(app.config)) {
+    let agent = match app.outbound_agent() {
         Ok(agent) => agent,
         Err(e) => return app.message(503, "settings.google_auth", &e.to_string()),
     };

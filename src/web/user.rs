@@ -3,11 +3,10 @@
 use chrono::{DateTime, Utc};
 use minijinja::context;
 
-use super::app::{throttle_window, App, LOGIN_CSRF_COOKIE, THROTTLE_MAX_FAILURES};
+use super::app::{throttle_window, App, LOGIN_CSRF_COOKIE, PAGE_RETRY, THROTTLE_MAX_FAILURES};
 use super::cgi::{Cookie, Response};
 use crate::config::Lang;
 use crate::cybozu::{Client, Credentials, CybozuError};
-use crate::http::{agent, AgentSettings};
 use crate::store::{HistoryEntry, StoreError, Target, User};
 
 /// Entries per page of 同期履歴.
@@ -177,7 +176,7 @@ fn remember_user(
 
 fn cybozu_client(app: &App<'_>, login: &str, password: &str) -> Result<Client, String> {
     let url = app.config.cybozu_url().map_err(|e| e.to_string())?;
-    let agent = agent(&AgentSettings::from_config(app.config)).map_err(|e| e.to_string())?;
+    let agent = app.outbound_agent().map_err(|e| e.to_string())?;
     Ok(Client::new(
         url,
         agent,
@@ -185,7 +184,8 @@ fn cybozu_client(app: &App<'_>, login: &str, password: &str) -> Result<Client, S
             login: login.into(),
             password: password.into(),
         },
-    ))
+    )
+    .with_retry(PAGE_RETRY))
 }
 
 /// `?page=logout` (POST).
@@ -374,7 +374,7 @@ fn apply_settings_form(app: &mut App<'_>, user: User) -> Result<Saved, Response>
 /// The display name of the CalDAV calendar these credentials reach, or what went wrong in words.
 fn check_caldav(app: &App<'_>, url: &str, user: &str, password: &str) -> Result<String, String> {
     use crate::caldav::{Account, CalDavError, Client};
-    let agent = agent(&AgentSettings::from_config(app.config)).map_err(|e| e.to_string())?;
+    let agent = app.outbound_agent().map_err(|e| e.to_string())?;
     let client = Client::new(
         agent,
         Account {
@@ -382,7 +382,8 @@ fn check_caldav(app: &App<'_>, url: &str, user: &str, password: &str) -> Result<
             username: user.to_string(),
             password: password.to_string(),
         },
-    );
+    )
+    .with_retry(PAGE_RETRY);
     match client.find_calendar(url) {
         Ok(found) => Ok(found.display_name.unwrap_or(found.url)),
         Err(CalDavError::Unauthorized) => Err(app.t("caldav.unauthorized")),
