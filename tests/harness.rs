@@ -12,7 +12,7 @@ use dncs::sim::cybozu::{seed, CybozuSim};
 use dncs::sim::google::GoogleSim;
 use dncs::store::Store;
 
-use crate::util::{run_cgi, utc, CgiAnswer, SCRIPT_NAME};
+use crate::util::{run_cgi_program, utc, CgiAnswer, SCRIPT_NAME};
 
 /// The first demo user (Cybozu user id 1); the password equals the login.
 pub const TAKAHASHI: i64 = 1;
@@ -26,6 +26,9 @@ pub struct Site {
     pub root: tempfile::TempDir,
     pub ini: PathBuf,
     pub sim: CybozuSim,
+    /// The `dncs` binary the web server runs: the one cargo built, beside `dncs-sync`, unless a
+    /// test installs another copy.
+    pub cgi: PathBuf,
 }
 
 impl Site {
@@ -45,7 +48,12 @@ impl Site {
             sim.url()
         );
         std::fs::write(&ini, text).expect("write dncs.ini");
-        Site { root, ini, sim }
+        Site {
+            root,
+            ini,
+            sim,
+            cgi: PathBuf::from(env!("CARGO_BIN_EXE_dncs")),
+        }
     }
 
     /// An install whose `dncs.ini` also carries the Google lines of `google`.
@@ -260,7 +268,7 @@ impl Browser<'_> {
         if let Some(now) = &self.now {
             vars.push(("DNCS_NOW", now));
         }
-        let answer = run_cgi(&self.site.ini, &vars, body);
+        let answer = run_cgi_program(&self.site.cgi, &self.site.ini, &vars, body);
         self.keep_cookies(&answer);
         answer
     }

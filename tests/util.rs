@@ -88,11 +88,26 @@ impl CgiAnswer {
 /// takes longer than a few seconds: one that waits for a body it will never get hangs the web
 /// server's worker.
 pub fn run_cgi(ini: &std::path::Path, vars: &[(&str, &str)], body: &[u8]) -> CgiAnswer {
+    run_cgi_program(
+        std::path::Path::new(env!("CARGO_BIN_EXE_dncs")),
+        ini,
+        vars,
+        body,
+    )
+}
+
+/// [`run_cgi`] with another copy of the `dncs` binary (one installed without its siblings).
+pub fn run_cgi_program(
+    program: &std::path::Path,
+    ini: &std::path::Path,
+    vars: &[(&str, &str)],
+    body: &[u8],
+) -> CgiAnswer {
     use std::io::{Read, Write};
     use std::process::{Command, Stdio};
     use std::time::Instant;
 
-    let mut command = Command::new(env!("CARGO_BIN_EXE_dncs"));
+    let mut command = Command::new(program);
     command
         .env_clear()
         .env("DNCS_INI", ini)
