@@ -2,7 +2,8 @@
 #
 #   powershell -ExecutionPolicy Bypass -File install.ps1 -CybozuDir C:\Inetpub\scripts\cbag
 #
-# It overwrites the programs and html\, and never touches dncs.ini or data\: an upgrade from an
+# It overwrites the programs and html\, and never touches dncs.ini or what data\ holds (it adds
+# data\web.config when missing, so that IIS serves nothing from data\): an upgrade from an
 # earlier dncs keeps every user's settings and links.
 param([Parameter(Mandatory = $true)][string]$CybozuDir)
 $ErrorActionPreference = 'Stop'
@@ -22,6 +23,11 @@ Copy-Item "$here\html" "$target\html" -Recurse
 if (-not (Test-Path "$target\bin\dncs.ini")) {
     Copy-Item "$here\ini\dncs.ini" "$target\bin\dncs.ini"
     Write-Host "A new dncs.ini was written to $target\bin\dncs.ini: set CYBOZU_URL and the Google client in it."
+}
+
+# data\ holds the secrets and the backups: where IIS could serve the folder, it serves nothing.
+if (-not (Test-Path "$target\data\web.config")) {
+    Copy-Item "$here\install\data-web.config" "$target\data\web.config"
 }
 
 # The CGI runs as the application pool identity; it and the scheduled task share data\.

@@ -169,6 +169,11 @@ ScriptAlias /cgi-bin/ \"{root}/cgi-bin/\"
     if let Some(account) = account {
         conf.push_str(&format!("User {}\nGroup {}\n", account.user, account.group));
     }
+    // The snippet administrators are given, for this install's folder.
+    conf.push_str(
+        &include_str!("../install/apache.conf")
+            .replace("/var/www/cgi-bin", &format!("{root}/cgi-bin")),
+    );
     conf
 }
 
@@ -451,4 +456,22 @@ fn apache_cgi_login_settings_and_history() {
         "the history shows the pass",
         &page,
     );
+
+    // The secrets beside the CGI are never served: data/ and dncs.ini are refused.
+    for file in ["data/dncs.db", "data/secret.key", "bin/dncs.ini"] {
+        assert!(
+            root_path.join("cgi-bin/cbag/dncs").join(file).is_file(),
+            "{file} exists"
+        );
+        let url = format!("http://127.0.0.1:{port}/cgi-bin/cbag/dncs/{file}");
+        let mut response = browser
+            .agent
+            .get(&url)
+            .call()
+            .unwrap_or_else(|e| panic!("request failed: {e}{}", apache.logs()));
+        let status = response.status().as_u16();
+        let body = response.body_mut().read_to_vec().unwrap_or_default();
+        assert_eq!(status, 403, "{file} must be refused{}", apache.logs());
+        assert!(!body.starts_with(b"SQLite format 3") && !body.starts_with(b"CYBOZU_URL"));
+    }
 }

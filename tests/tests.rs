@@ -41,3 +41,5 @@ mod sync_caldav;
 // One day of a repeating event changed or deleted on its own by another CalDAV client
 // (RECURRENCE-ID overrides, EXDATEs), end to end against the same three servers.
 mod sync_caldav_overrides;
+// The web server files of install/ an administrator is given.
+mod install_files;
