@@ -71,7 +71,18 @@ try_linux() {
       exit 1
     fi
   done
-  DNCS_INI="$site/dncs/bin/dncs.ini" "$site/dncs/bin/dncs-sync" check >/dev/null
+  # No Cybozu Office answers at the default CYBOZU_URL here, so check exits 1; what matters is
+  # that the static program read dncs.ini, tried the network (name lookup included) and opened
+  # the database.
+  report=$(DNCS_INI="$site/dncs/bin/dncs.ini" "$site/dncs/bin/dncs-sync" check 2>&1 || true)
+  case $report in
+    *"CYBOZU_URL: http://localhost/"*"database: "*"schema version"*) ;;
+    *)
+      echo "build-release: dncs-sync check did not get through:" >&2
+      echo "$report" >&2
+      exit 1
+      ;;
+  esac
   rm -rf "$site"
   trap - EXIT
 }

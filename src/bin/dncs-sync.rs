@@ -74,19 +74,31 @@ fn check() -> anyhow::Result<()> {
     for warning in &config.warnings {
         println!("  warning: {warning}");
     }
+    // Cybozu Office not answering is reported after the rest, which is still worth reading.
+    let mut unreachable = None;
     match config.cybozu_url() {
-        Ok(url) => println!("CYBOZU_URL: {url}"),
+        Ok(url) => {
+            let agent = dncs::http::agent(&dncs::http::AgentSettings::from_config(&config))?;
+            match dncs::cybozu::Client::probe(url, agent) {
+                Ok(()) => println!("CYBOZU_URL: {url} (Cybozu Office answers)"),
+                Err(e) => {
+                    println!("CYBOZU_URL: {url} (NOT answering: {e})");
+                    unreachable = Some(e);
+                }
+            }
+        }
         Err(e) => println!("  warning: {e}"),
     }
     let store = open(&config)?;
     let users = store.list_users().context("reading the users")?;
     println!(
-        "database: {} (schema version {}, {} users)",
+        "database: {} (schema version {}, {} {})",
         config.data_dir.join(dncs::store::DATABASE_FILE).display(),
         store
             .schema_version()
             .context("reading the schema version")?,
-        users.len()
+        users.len(),
+        if users.len() == 1 { "user" } else { "users" }
     );
     let admin = store.setting(SETTING_ADMIN_PASSWORD_HASH)?.is_some();
     println!(
@@ -97,7 +109,10 @@ fn check() -> anyhow::Result<()> {
             "not set (run dncs-sync admin-password)"
         }
     );
-    Ok(())
+    match unreachable {
+        Some(e) => Err(anyhow!(e).context("Cybozu Office does not answer at CYBOZU_URL")),
+        None => Ok(()),
+    }
 }
 
 fn admin_password() -> anyhow::Result<()> {

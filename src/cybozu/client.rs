@@ -83,6 +83,30 @@ impl Client {
         }
     }
 
+    /// Whether `endpoint` is a Cybozu Office that answers, for `dncs-sync check`: a login with no
+    /// user name is one call that any Office refuses with a SOAP fault, which shows that the URL,
+    /// the network (and `PROXY`) and the SOAP API all work, without any user's password.
+    pub fn probe(endpoint: &str, agent: ureq::Agent) -> Result<(), CybozuError> {
+        let nobody = Credentials {
+            login: String::new(),
+            password: String::new(),
+        };
+        let once = RetryPolicy {
+            attempts: 1,
+            ..RetryPolicy::default()
+        };
+        match Client::new(endpoint, agent, nobody)
+            .with_retry(once)
+            .login_user_id()
+        {
+            Ok(_)
+            | Err(CybozuError::LoginFailed { .. })
+            | Err(CybozuError::Busy { .. })
+            | Err(CybozuError::Fault { .. }) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
     /// Overrides the backoff (tests use millisecond waits).
     pub fn with_retry(mut self, retry: RetryPolicy) -> Self {
         self.retry = retry;
