@@ -910,6 +910,66 @@ fn screens_license_downgrade_disables_and_stops_everyone() {
 }
 
 #[test]
+fn screens_admin_license_page_says_when_the_schedule_does_not_run() {
+    const SILENT: &str = "dncs-sync run が 10 分以上起動されていません";
+    let site = Site::new();
+    site.set_admin_password(ADMIN_PASSWORD);
+    let mut admin = site.browser();
+    admin.now = Some(T0.to_string());
+    assert_eq!(admin.admin_login(ADMIN_PASSWORD).status(), 303);
+    let page = admin.get("page=admin");
+    assert_eq!(page.status(), 200, "{}", page.body);
+    assert_eq!(
+        text_after(&page, "id=\"last-run\">"),
+        "まだ実行されていません"
+    );
+    assert!(page.body.contains(SILENT), "{}", page.body);
+
+    // Cron starts it (nobody to sync yet): the page says when, and warns no more.
+    let run = |now: &str| {
+        let output = Command::new(env!("CARGO_BIN_EXE_dncs-sync"))
+            .arg("run")
+            .env("DNCS_INI", &site.ini)
+            .env("DNCS_NOW", now)
+            .output()
+            .expect("dncs-sync runs");
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    };
+    run(T0);
+    admin.now = Some(at(T0, 1));
+    let page = admin.get("page=admin");
+    assert_eq!(
+        text_after(&page, "id=\"last-run\">"),
+        html("2026/11/25 10:00")
+    );
+    assert!(!page.body.contains(SILENT), "{}", page.body);
+
+    // A pass the button started for one user is not the schedule.
+    let output = Command::new(env!("CARGO_BIN_EXE_dncs-sync"))
+        .args(["run", "--user", "takahashi"])
+        .env("DNCS_INI", &site.ini)
+        .env("DNCS_NOW", at(T0, 10))
+        .output()
+        .expect("dncs-sync runs");
+    drop(output);
+    admin.now = Some(at(T0, 11));
+    let page = admin.get("page=admin");
+    assert_eq!(
+        text_after(&page, "id=\"last-run\">"),
+        html("2026/11/25 10:00")
+    );
+    assert!(
+        page.body.contains(SILENT),
+        "ten minutes without a start: {}",
+        page.body
+    );
+}
+
+#[test]
 fn screens_admin_users_lists_and_changes_status_within_the_license() {
     let site = Site::with_ini("MAX_USERS=1\r\n");
     site.user("takahashi");

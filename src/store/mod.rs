@@ -89,7 +89,10 @@ pub use mappings::Mapping;
 pub use oauth_flows::OAuthFlow;
 pub use schema::SCHEMA_VERSION;
 pub use sessions::{NewSession, Session};
-pub use settings::{SETTING_ADMIN_PASSWORD_HASH, SETTING_INSTALL_ID, SETTING_OAUTH_STATE_KEY};
+pub use settings::{
+    SETTING_ADMIN_PASSWORD_HASH, SETTING_INSTALL_ID, SETTING_LAST_SCHEDULED_RUN,
+    SETTING_OAUTH_STATE_KEY,
+};
 pub use sync_requests::SyncRequest;
 pub use users::{AccessToken, GoogleClient, GoogleLink, Provenance, Target, User};
 

@@ -12,6 +12,10 @@ pub const SETTING_ADMIN_PASSWORD_HASH: &str = "admin_password_hash";
 /// The HMAC key that signs OAuth `state`; keep it with [`Store::secret_setting_or_insert_with`].
 pub const SETTING_OAUTH_STATE_KEY: &str = "oauth_state_key";
 
+/// When `dncs-sync run` was last started by the schedule (UNIX seconds), locked out or not: the
+/// administrator's screen tells from it whether cron or the Task Scheduler runs it at all.
+pub const SETTING_LAST_SCHEDULED_RUN: &str = "last_scheduled_run";
+
 const SEALED_SETTING: &str = "setting";
 
 fn read_setting(db: &Connection, key: &str) -> rusqlite::Result<Option<String>> {

@@ -14,7 +14,7 @@ use super::google::GoogleRemote;
 use crate::config::Config;
 use crate::cybozu::{Client, Credentials};
 use crate::http::{agent, AgentSettings, Gate};
-use crate::store::{open_data_folder, Store, Target, User, UserId};
+use crate::store::{open_data_folder, Store, Target, User, UserId, SETTING_LAST_SCHEDULED_RUN};
 
 /// The settings key of the last full pass (UNIX seconds).
 const LAST_FULL_PASS: &str = "last_full_pass";
@@ -74,6 +74,13 @@ pub fn run(
     progress: Progress<'_>,
 ) -> Result<RunReport, RunError> {
     let store = open_data_folder(&config.data_dir).map_err(RunError::DataFolder)?;
+    if options.user.is_none() && !options.dry_run {
+        // Before the lock: a run that finds the previous one still going shows the schedule works.
+        store.set_setting(
+            SETTING_LAST_SCHEDULED_RUN,
+            &crate::clock::now().timestamp().to_string(),
+        )?;
+    }
     let lock_path = config.data_dir.join("sync.lock");
     let lock = File::create(&lock_path).map_err(|e| RunError::Lock {
         path: lock_path.display().to_string(),

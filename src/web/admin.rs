@@ -7,7 +7,11 @@ use super::app::{throttle_window, App, THROTTLE_MAX_FAILURES};
 use super::cgi::Response;
 use super::user::{history_page, local_time, login_page, LoginKind};
 use crate::license::{self, Seats};
-use crate::store::{User, SETTING_ADMIN_PASSWORD_HASH};
+use crate::store::{User, SETTING_ADMIN_PASSWORD_HASH, SETTING_LAST_SCHEDULED_RUN};
+
+/// Cron and the Task Scheduler start `dncs-sync run` every minute: a last start this old means
+/// nothing starts it, and neither 「ただちに同期する」 left for later nor any full pass happens.
+const SCHEDULE_SILENT_MINUTES: i64 = 10;
 
 /// `?page=admin_login`.
 pub fn login(app: &mut App<'_>) -> Response {
@@ -100,15 +104,30 @@ pub fn license_page(app: &mut App<'_>) -> Response {
         .max
         .map(|m| m.to_string())
         .unwrap_or_else(|| app.t("license.unlimited"));
-    let error = if downgraded {
-        app.t("license.over")
-    } else {
-        String::new()
+    let last_run = match app.store.setting(SETTING_LAST_SCHEDULED_RUN) {
+        Ok(value) => value
+            .and_then(|v| v.parse::<i64>().ok())
+            .and_then(|t| chrono::DateTime::from_timestamp(t, 0)),
+        Err(e) => return app.store_failure(&e),
     };
+    let schedule_silent =
+        last_run.is_none_or(|t| app.now - t > chrono::Duration::minutes(SCHEDULE_SILENT_MINUTES));
+    let mut problems = Vec::new();
+    if downgraded {
+        problems.push(app.t("license.over"));
+    }
+    if schedule_silent {
+        problems.push(app.t("license.schedule_silent"));
+    }
     app.render(
         200,
         "admin_license.html",
-        context! { seats_used => seats.used, seats_max, error },
+        context! {
+            seats_used => seats.used,
+            seats_max,
+            last_run => last_run.map(|t| local_time(app, t)),
+            error => problems.join(" "),
+        },
     )
 }
 
