@@ -298,30 +298,6 @@ fn screens_six_failed_logins_throttle_even_the_right_password() {
     assert!(site.store().list_users().expect("users").is_empty());
 }
 
-// ---------------------------------------------------------------- CSRF
-
-/// Posts `fields` to `action` twice, without a token and with a wrong one; both are refused.
-fn assert_csrf_refused(browser: &mut Browser<'_>, action: &str, fields: &[(&str, &str)]) {
-    let missing = browser.post(action, fields);
-    assert_eq!(
-        missing.status(),
-        403,
-        "{action} without a token: {}",
-        missing.body
-    );
-    assert!(missing.body.contains("不正な送信です"), "{}", missing.body);
-    let mut wrong = vec![("csrf", "not-the-token")];
-    wrong.extend_from_slice(fields);
-    let answer = browser.post(action, &wrong);
-    assert_eq!(
-        answer.status(),
-        403,
-        "{action} with a wrong token: {}",
-        answer.body
-    );
-    assert!(answer.body.contains("不正な送信です"), "{}", answer.body);
-}
-
 #[test]
 fn screens_login_while_cybozu_fails_says_so_and_counts_no_failure() {
     let site = Site::new();
@@ -363,6 +339,30 @@ fn screens_login_while_cybozu_fails_says_so_and_counts_no_failure() {
     let answer = browser.login("takahashi", "takahashi");
     assert_eq!(answer.status(), 303, "{}", answer.body);
     assert!(browser.session_token().is_some());
+}
+
+// ---------------------------------------------------------------- CSRF
+
+/// Posts `fields` to `action` twice, without a token and with a wrong one; both are refused.
+fn assert_csrf_refused(browser: &mut Browser<'_>, action: &str, fields: &[(&str, &str)]) {
+    let missing = browser.post(action, fields);
+    assert_eq!(
+        missing.status(),
+        403,
+        "{action} without a token: {}",
+        missing.body
+    );
+    assert!(missing.body.contains("不正な送信です"), "{}", missing.body);
+    let mut wrong = vec![("csrf", "not-the-token")];
+    wrong.extend_from_slice(fields);
+    let answer = browser.post(action, &wrong);
+    assert_eq!(
+        answer.status(),
+        403,
+        "{action} with a wrong token: {}",
+        answer.body
+    );
+    assert!(answer.body.contains("不正な送信です"), "{}", answer.body);
 }
 
 #[test]
