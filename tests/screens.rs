@@ -926,20 +926,20 @@ fn screens_admin_license_page_says_when_the_schedule_does_not_run() {
     assert!(page.body.contains(SILENT), "{}", page.body);
 
     // Cron starts it (nobody to sync yet): the page says when, and warns no more.
-    let run = |now: &str| {
+    let run = |args: &[&str], now: &str| {
         let output = Command::new(env!("CARGO_BIN_EXE_dncs-sync"))
-            .arg("run")
+            .args(args)
             .env("DNCS_INI", &site.ini)
             .env("DNCS_NOW", now)
             .output()
             .expect("dncs-sync runs");
         assert!(
             output.status.success(),
-            "{}",
+            "dncs-sync {args:?}: {}",
             String::from_utf8_lossy(&output.stderr)
         );
     };
-    run(T0);
+    run(&["run"], T0);
     admin.now = Some(at(T0, 1));
     let page = admin.get("page=admin");
     assert_eq!(
@@ -949,13 +949,8 @@ fn screens_admin_license_page_says_when_the_schedule_does_not_run() {
     assert!(!page.body.contains(SILENT), "{}", page.body);
 
     // A pass the button started for one user is not the schedule.
-    let output = Command::new(env!("CARGO_BIN_EXE_dncs-sync"))
-        .args(["run", "--user", "takahashi"])
-        .env("DNCS_INI", &site.ini)
-        .env("DNCS_NOW", at(T0, 10))
-        .output()
-        .expect("dncs-sync runs");
-    drop(output);
+    site.user("takahashi");
+    run(&["run", "--user", "takahashi"], &at(T0, 10));
     admin.now = Some(at(T0, 11));
     let page = admin.get("page=admin");
     assert_eq!(
