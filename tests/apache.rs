@@ -1,5 +1,6 @@
 //! The real `dncs` binary installed under a real Apache httpd with `mod_cgid`, as a Linux customer
-//! runs it: a user logs in with their Cybozu password, turns the sync on and reads 同期履歴.
+//! runs it: a user logs in with their Cybozu password, turns the sync on, links Google, presses
+//! 「ただちに同期する」 (the pass runs on after the CGI, as Apache's account) and reads 同期履歴.
 //!
 //! The test installs nothing. When no Apache httpd is found it says so and passes; `.ci/run`
 //! installs Apache, so CI always runs it. Apache gets a minimal configuration of its own in a
@@ -197,6 +198,22 @@ fn cookie_header(jar: &[(String, String)]) -> String {
         .join("; ")
 }
 
+/// What dncs and dncs-sync wrote to their monthly logs in `data/log/` (for a failure's message).
+fn dncs_logs(data: &Path) -> String {
+    let mut logs = String::new();
+    for entry in fs::read_dir(data.join("log"))
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        let path = entry.path();
+        if path.extension().is_some_and(|ext| ext == "log") {
+            logs += &fs::read_to_string(&path).unwrap_or_default();
+        }
+    }
+    logs
+}
+
 /// The value of the first hidden `csrf` field of a page.
 fn csrf_field(page: &str) -> Option<String> {
     let start = page.find("name=\"csrf\" value=\"")? + "name=\"csrf\" value=\"".len();
@@ -265,6 +282,8 @@ fn apache_cgi_login_settings_and_history() {
         return;
     };
     let sim = crate::util::demo_sim();
+    let google = dncs::sim::google::GoogleSim::start().expect("Google simulator");
+    google.set_consent(dncs::sim::google::Consent::Allow);
 
     // The install: the CGI where a Cybozu CGI folder keeps it, dncs.ini beside it, data/ beside bin/.
     let root = tempfile::tempdir().expect("temp dir");
@@ -275,11 +294,15 @@ fn apache_cgi_login_settings_and_history() {
     fs::create_dir_all(&data).expect("data folder");
     let cgi = root_path.join(SCRIPT_PATH);
     fs::copy(env!("CARGO_BIN_EXE_dncs"), &cgi).expect("copy dncs");
+    // 「ただちに同期する」 starts the dncs-sync beside the CGI.
+    let sync_program = bin.join("dncs-sync");
+    fs::copy(env!("CARGO_BIN_EXE_dncs-sync"), &sync_program).expect("copy dncs-sync");
     fs::write(
         bin.join("dncs.ini"),
         format!(
-            "CYBOZU_URL={}\r\nDATA_DIR=../data\r\nLANG=ja\r\n",
-            sim.url()
+            "CYBOZU_URL={}\r\nDATA_DIR=../data\r\nLANG=ja\r\n{}",
+            sim.url(),
+            crate::harness::GoogleIni::relay(&google).lines()
         ),
     )
     .expect("write dncs.ini");
@@ -287,7 +310,13 @@ fn apache_cgi_login_settings_and_history() {
 
     // Apache will not serve as root: it switches to an unprivileged account, which must reach
     // the install (the temporary folder is private to its owner) and write data/.
-    for path in [root_path, &root_path.join("cgi-bin/cbag/dncs"), &bin, &cgi] {
+    for path in [
+        root_path,
+        &root_path.join("cgi-bin/cbag/dncs"),
+        &bin,
+        &cgi,
+        &sync_program,
+    ] {
         fs::set_permissions(path, fs::Permissions::from_mode(0o755)).expect("chmod");
     }
     let running_as_root = fs::metadata("/proc/self").is_ok_and(|meta| meta.uid() == 0);
@@ -454,6 +483,91 @@ fn apache_cgi_login_settings_and_history() {
         &apache,
         page.body.contains(error) && page.body.contains("追加 3 "),
         "the history shows the pass",
+        &page,
+    );
+
+    // 認証: Google's consent (allowed at once), then its code and state brought back to the CGI as
+    // the relay page does.
+    let page = fetch(browser.get("?page=settings"), &apache);
+    let token = csrf_field(&page.body).expect("the settings form's csrf field");
+    let page = fetch(
+        browser.post("?page=google_auth", &[("csrf", &token)]),
+        &apache,
+    );
+    check(&apache, page.status == 303, "認証", &page);
+    let consent = browser
+        .agent
+        .get(&page.location)
+        .call()
+        .unwrap_or_else(|e| panic!("Google's consent: {e}"));
+    let back = consent
+        .headers()
+        .get("location")
+        .and_then(|value| value.to_str().ok())
+        .expect("Google sends the browser back")
+        .to_string();
+    let value = |name| crate::util::query_value(&back, name).expect(name);
+    let callback = format!(
+        "?page=google_callback&code={}&state={}",
+        crate::harness::form_encode(&[("", &value("code"))]).trim_start_matches('='),
+        crate::harness::form_encode(&[("", &value("state"))]).trim_start_matches('='),
+    );
+    let page = fetch(browser.get(&callback), &apache);
+    check(
+        &apache,
+        page.status == 303 && page.location.contains("done=linked"),
+        "the link",
+        &page,
+    );
+
+    // 「ただちに同期する」: the page answers at once, the pass goes on in dncs-sync after the CGI
+    // has exited, with Apache's account, and leaves its entry in 同期履歴.
+    let page = fetch(browser.get("?page=settings"), &apache);
+    let token = csrf_field(&page.body).expect("the settings form's csrf field");
+    let page = fetch(browser.post("?page=sync_now", &[("csrf", &token)]), &apache);
+    check(
+        &apache,
+        page.status == 303 && page.location.contains("done=started"),
+        "「ただちに同期する」 starts a pass",
+        &page,
+    );
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let pass = loop {
+        let store = dncs::store::open_data_folder(&data).expect("the data folder");
+        let pending = store.has_pending_sync_request(user.id).expect("read");
+        let history = store.history_page(user.id, 0, 20).expect("history");
+        store.close().expect("close the database");
+        if !pending && history.total == 2 {
+            break history.entries[0].clone();
+        }
+        if Instant::now() > deadline {
+            panic!(
+                "the pass started under Apache did not finish within 60 s (request pending: \
+                 {pending}, passes: {}); the logs of dncs:\n{}{}",
+                history.total,
+                dncs_logs(&data),
+                apache.logs()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(pass.errors.is_empty(), "{:?}{}", pass.errors, apache.logs());
+    let copies = google.events(dncs::sim::google::DEFAULT_ACCOUNT, "primary");
+    assert!(
+        !copies.is_empty(),
+        "takahashi's demo schedule reaches Google"
+    );
+    assert_eq!(
+        pass.counts.remote_created as usize,
+        copies.len(),
+        "{copies:?}"
+    );
+    let page = fetch(browser.get("?page=history"), &apache);
+    let created = format!("追加 {} ", copies.len());
+    check(
+        &apache,
+        page.status == 200 && page.body.contains(&created),
+        "the history shows the pass to Google",
         &page,
     );
 

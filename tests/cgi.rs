@@ -99,6 +99,54 @@ fn cgi_small_post_is_read_to_its_length() {
 }
 
 #[test]
+fn cgi_post_of_another_encoding_answers_415() {
+    let install = install("");
+    let body = b"--x\r\nContent-Disposition: form-data; name=\"login\"\r\n\r\ntaro\r\n--x--\r\n";
+    let length = body.len().to_string();
+    let answer = run_cgi(
+        &install.ini,
+        &[
+            ("REQUEST_METHOD", "POST"),
+            ("CONTENT_TYPE", "multipart/form-data; boundary=x"),
+            ("CONTENT_LENGTH", &length),
+            ("QUERY_STRING", "page=login"),
+        ],
+        body,
+    );
+    assert_eq!(answer.status_line, "Status: 415 Unsupported Media Type");
+    assert!(
+        answer.body.contains("この形式のデータは受け付けません"),
+        "{}",
+        answer.body
+    );
+    assert!(
+        answer.body.contains("multipart/form-data"),
+        "{}",
+        answer.body
+    );
+}
+
+#[test]
+fn cgi_length_beyond_any_integer_answers_413() {
+    let install = install("");
+    let answer = run_cgi(
+        &install.ini,
+        &[
+            ("REQUEST_METHOD", "POST"),
+            ("CONTENT_TYPE", "application/x-www-form-urlencoded"),
+            ("CONTENT_LENGTH", "123456789012345678901234567890"),
+        ],
+        b"login=taro",
+    );
+    assert_eq!(answer.status(), 413);
+    assert!(
+        answer.body.contains("123456789012345678901234567890"),
+        "{}",
+        answer.body
+    );
+}
+
+#[test]
 fn cgi_unknown_page_answers_404() {
     let install = install("");
     let answer = run_cgi(&install.ini, &[("QUERY_STRING", "page=nosuchpage")], b"");

@@ -897,3 +897,72 @@ fn google_link_a_legacy_oob_link_syncs_until_the_user_links_again() {
         "re-linking never doubles the calendar"
     );
 }
+
+#[test]
+fn google_link_then_sync_now_runs_the_pass_behind_the_page() {
+    let sim = GoogleSim::start().expect("Google simulator");
+    let site = relay_site(&sim);
+    // A meeting tomorrow (the sync window is around the real clock: the pass runs on it).
+    let tomorrow = chrono::Utc::now() + chrono::Duration::days(1);
+    let mut meeting = dncs::cybozu::Event::new("Asia/Tokyo");
+    meeting.detail = "ただちに同期する の確認".into();
+    meeting.members = vec![dncs::cybozu::Member::User(TAKAHASHI as u64)];
+    meeting.when = dncs::cybozu::When::Times(vec![dncs::cybozu::TimeSpan {
+        start: tomorrow,
+        end: Some(tomorrow + chrono::Duration::hours(1)),
+        facility_id: None,
+    }]);
+    site.sim.company().insert_event(meeting);
+
+    // What a new user does: 同期 on, 認証, then 「ただちに同期する」.
+    let mut browser = site.user("takahashi");
+    let saved = browser.save_settings(&[("target", "google"), ("sync_on", "on")]);
+    assert_eq!(saved.status(), 303, "{}", saved.body);
+    let google_redirect = authorized(&mut browser, &sim);
+    assert_linked(
+        &relay(&mut browser, &google_redirect),
+        &site,
+        Provenance::Relay,
+    );
+    let answer = browser.submit("page=settings", "page=sync_now", &[]);
+    assert_eq!(
+        answer.header("Location"),
+        Some(format!("{SCRIPT_NAME}?page=settings&done=started").as_str()),
+        "{}",
+        answer.body
+    );
+
+    // The page has answered; the pass runs on in its own process and leaves its history.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let entry = loop {
+        let store = site.store();
+        let done = !store.has_pending_sync_request(TAKAHASHI).expect("read");
+        let history = store.history_page(TAKAHASHI, 0, 20).expect("history");
+        if let (true, Some(entry)) = (done, history.entries.first()) {
+            break entry.clone();
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the pass started by the button did not finish within 60 s"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    assert!(entry.errors.is_empty(), "{:?}", entry.errors);
+    assert_eq!(entry.counts.remote_created, 1, "{:?}", entry.counts);
+    let copies = sim.events(dncs::sim::google::DEFAULT_ACCOUNT, "primary");
+    assert_eq!(
+        copies
+            .iter()
+            .filter(|e| e.summary.as_deref() == Some("ただちに同期する の確認"))
+            .count(),
+        1,
+        "the meeting is on the phone's calendar: {copies:?}"
+    );
+
+    // The screens say so: no pass pending any more, and the pass in 同期履歴.
+    let page = browser.get("page=settings");
+    assert_eq!(text_after(&page, "id=\"state\">"), "同期中");
+    let history = browser.get("page=history");
+    assert_eq!(history.status(), 200);
+    assert!(history.body.contains("追加 1 "), "{}", history.body);
+}

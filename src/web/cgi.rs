@@ -14,13 +14,20 @@ pub const DEFAULT_BODY_LIMIT: usize = 64 * 1024;
 /// Why a request could not be read. Each maps to a 4xx status through [`RequestError::status`].
 #[derive(Debug, thiserror::Error)]
 pub enum RequestError {
+    /// `length` is `CONTENT_LENGTH` as sent: a run of digits too long for any integer type is
+    /// still a size, only a hopelessly large one.
     #[error("the request body of {length} bytes is larger than the limit of {limit} bytes")]
-    TooLarge { length: u64, limit: usize },
+    TooLarge { length: String, limit: usize },
 
     /// `CONTENT_LENGTH` is missing on a POST or is not a whole number; `value` is what was sent
     /// (empty when missing).
     #[error("CONTENT_LENGTH is missing or not a number: \"{value}\"")]
     BadLength { value: String },
+
+    /// A POST body in another encoding than the screens' forms use (`multipart/form-data`, JSON):
+    /// read as a form it would look like one without its fields, and fail as a forged one.
+    #[error("the request body is \"{content_type}\"; the forms of dncs send application/x-www-form-urlencoded")]
+    UnsupportedType { content_type: String },
 
     #[error("the request body ended after {received} of {expected} bytes")]
     Truncated { expected: usize, received: usize },
@@ -41,6 +48,7 @@ impl RequestError {
     pub fn status(&self) -> u16 {
         match self {
             RequestError::TooLarge { .. } => 413,
+            RequestError::UnsupportedType { .. } => 415,
             RequestError::BadLength { value } if value.is_empty() => 411,
             _ => 400,
         }
@@ -107,14 +115,16 @@ impl Request {
                 .transpose()?,
         };
         let body_bytes = read_body(&method, vars("CONTENT_LENGTH"), body, limit)?;
-        let is_form = vars("CONTENT_TYPE").is_some_and(|content_type| {
-            let media_type = content_type.split(';').next().unwrap_or("").trim();
-            media_type.eq_ignore_ascii_case("application/x-www-form-urlencoded")
-        });
-        let form = if method == Method::Post && is_form {
-            parse_urlencoded(&String::from_utf8_lossy(&body_bytes))
-        } else {
-            Vec::new()
+        let content_type = vars("CONTENT_TYPE").unwrap_or_default();
+        let media_type = content_type.split(';').next().unwrap_or("").trim();
+        let is_form = media_type.eq_ignore_ascii_case("application/x-www-form-urlencoded");
+        let form = match method {
+            Method::Post if is_form => parse_urlencoded(&String::from_utf8_lossy(&body_bytes)),
+            // An empty POST carries no fields whatever its type; it fails as a form without a token.
+            Method::Post if !body_bytes.is_empty() => {
+                return Err(RequestError::UnsupportedType { content_type });
+            }
+            _ => Vec::new(),
         };
         Ok(Request {
             method,
@@ -214,17 +224,21 @@ fn read_body(
             _ => Ok(Vec::new()),
         };
     }
-    let length: u64 = announced
-        .bytes()
-        .all(|b| b.is_ascii_digit())
-        .then(|| announced.parse().ok())
-        .flatten()
-        .ok_or_else(|| RequestError::BadLength {
+    if !announced.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(RequestError::BadLength {
             value: announced.to_owned(),
-        })?;
-    if length > limit as u64 {
-        return Err(RequestError::TooLarge { length, limit });
+        });
     }
+    let length = match announced.parse::<u64>() {
+        Ok(length) if length <= limit as u64 => length,
+        // Too many digits for a u64 is a body too large as well, not a malformed header.
+        _ => {
+            return Err(RequestError::TooLarge {
+                length: announced.to_owned(),
+                limit,
+            })
+        }
+    };
     // Within `limit`, so it fits a usize.
     let expected = length as usize;
     let mut bytes = Vec::with_capacity(expected);
@@ -493,6 +507,7 @@ fn reason_phrase(status: u16) -> &'static str {
         409 => "Conflict",
         411 => "Length Required",
         413 => "Content Too Large",
+        415 => "Unsupported Media Type",
         429 => "Too Many Requests",
         500 => "Internal Server Error",
         501 => "Not Implemented",
@@ -619,13 +634,31 @@ mod tests {
     }
 
     #[test]
-    fn a_post_of_another_type_has_no_form() {
+    fn a_post_of_another_type_is_refused() {
         let vars = [
             ("REQUEST_METHOD", "POST"),
             ("CONTENT_TYPE", "multipart/form-data; boundary=x"),
             ("CONTENT_LENGTH", "3"),
         ];
-        assert!(post(&vars, b"a=1").expect("ok").form.is_empty());
+        let refused = post(&vars, b"a=1").unwrap_err();
+        assert_eq!(refused.status(), 415);
+        assert!(
+            refused.to_string().contains("multipart/form-data"),
+            "{refused}"
+        );
+        let untyped = [("REQUEST_METHOD", "POST"), ("CONTENT_LENGTH", "3")];
+        assert_eq!(post(&untyped, b"a=1").unwrap_err().status(), 415);
+        let empty = [("REQUEST_METHOD", "POST"), ("CONTENT_LENGTH", "0")];
+        assert!(post(&empty, b"").expect("an empty POST").form.is_empty());
+        let typed = [
+            ("REQUEST_METHOD", "POST"),
+            (
+                "CONTENT_TYPE",
+                "Application/X-WWW-Form-Urlencoded; charset=UTF-8",
+            ),
+            ("CONTENT_LENGTH", "3"),
+        ];
+        assert_eq!(post(&typed, b"a=1").expect("a form").form("a"), Some("1"));
     }
 
     #[test]
@@ -642,9 +675,9 @@ mod tests {
         assert!(matches!(
             too_large,
             Err(RequestError::TooLarge {
-                length: 65537,
+                ref length,
                 limit: DEFAULT_BODY_LIMIT
-            })
+            }) if length == "65537"
         ));
         let huge = post(
             &[
@@ -654,7 +687,7 @@ mod tests {
             b"",
         );
         assert!(
-            matches!(huge, Err(RequestError::BadLength { .. })),
+            matches!(huge, Err(RequestError::TooLarge { .. })),
             "{huge:?}"
         );
         let exact = vec![b'a'; DEFAULT_BODY_LIMIT];

@@ -61,6 +61,8 @@ fn request_error_page(error: &RequestError, lang: Lang) -> Response {
     let title = match (status, lang) {
         (413, Lang::Ja) => "送信されたデータが大きすぎます",
         (413, Lang::En) => "The data sent is too large",
+        (415, Lang::Ja) => "この形式のデータは受け付けません",
+        (415, Lang::En) => "This kind of data is not accepted",
         (_, Lang::Ja) => "不正なリクエストです",
         (_, Lang::En) => "Bad request",
     };
@@ -190,7 +192,7 @@ mod tests {
     #[test]
     fn request_errors_answer_their_status() {
         let too_large = RequestError::TooLarge {
-            length: 1 << 20,
+            length: "1048576".into(),
             limit: DEFAULT_BODY_LIMIT,
         };
         let response = handle(config(""), Err(too_large));
