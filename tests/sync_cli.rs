@@ -1,4 +1,4 @@
-//! `dncs-sync check`, run as an administrator would after installing.
+//! `dncs-sync check` and `dncs-sync run`, run as an administrator (or the 同期 button) would.
 
 use std::process::Command;
 
@@ -105,5 +105,38 @@ fn check_names_an_address_that_is_not_cybozu_office() {
     assert!(
         stdout.contains("NOT answering: Cybozu Office answered UtilGetLoginUserId with HTTP 404"),
         "{stdout}"
+    );
+}
+
+#[test]
+fn run_that_fails_says_why_in_the_log_as_well_as_on_stderr() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let bin = dir.path().join("bin");
+    std::fs::create_dir(&bin).expect("bin folder");
+    std::fs::write(
+        bin.join("dncs.ini"),
+        "CYBOZU_URL=http://127.0.0.1:9/cgi-bin/cbag/ag.cgi\r\n",
+    )
+    .expect("ini");
+    // A pass started by 「ただちに同期する」 has its stderr on the null device: the log is all
+    // an administrator gets to read.
+    let output = Command::new(env!("CARGO_BIN_EXE_dncs-sync"))
+        .args(["run", "--user", "nosuchuser"])
+        .env("DNCS_INI", bin.join("dncs.ini"))
+        .output()
+        .expect("dncs-sync runs");
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("\"nosuchuser\""), "{stderr}");
+    let logs: String = std::fs::read_dir(dir.path().join("data").join("log"))
+        .expect("the log folder")
+        .flatten()
+        .map(|entry| std::fs::read_to_string(entry.path()).unwrap_or_default())
+        .collect();
+    assert!(
+        logs.contains(
+            "dncs-sync run --user nosuchuser: there is no user with the login name \"nosuchuser\""
+        ),
+        "{logs}"
     );
 }

@@ -58,6 +58,9 @@ fn main() -> ExitCode {
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
+            // Also in the log: a pass started by 「ただちに同期する」 has no terminal, and cron
+            // mails stderr only where the administrator set that up.
+            log::error!("dncs-sync {}: {e:#}", args.join(" "));
             eprintln!("dncs-sync: {e:#}");
             ExitCode::FAILURE
         }
