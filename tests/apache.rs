@@ -500,17 +500,15 @@ fn apache_cgi_login_settings_and_history() {
         .get(&page.location)
         .call()
         .unwrap_or_else(|e| panic!("Google's consent: {e}"));
-    let back = consent
-        .headers()
-        .get("location")
-        .and_then(|value| value.to_str().ok())
-        .expect("Google sends the browser back")
-        .to_string();
+    let back = crate::util::location(&consent);
     let value = |name| crate::util::query_value(&back, name).expect(name);
     let callback = format!(
-        "?page=google_callback&code={}&state={}",
-        crate::harness::form_encode(&[("", &value("code"))]).trim_start_matches('='),
-        crate::harness::form_encode(&[("", &value("state"))]).trim_start_matches('='),
+        "?{}",
+        crate::harness::form_encode(&[
+            ("page", "google_callback"),
+            ("code", &value("code")),
+            ("state", &value("state")),
+        ])
     );
     let page = fetch(browser.get(&callback), &apache);
     check(
