@@ -209,7 +209,10 @@ fn current_user(app: &mut App<'_>) -> Result<User, Response> {
         return Err(login_form(app, 401, "", &notice, ""));
     };
     match app.store.user_by_id(user_id) {
-        Ok(Some(user)) => Ok(user),
+        Ok(Some(user)) => {
+            app.remember_user(&user);
+            Ok(user)
+        }
         Ok(None) => Err(login_form(app, 401, "", "", "")),
         Err(e) => Err(app.store_failure(&e)),
     }
