@@ -12,6 +12,10 @@
 //! performance issue (median within 2× the floor and under 10 ms, peak RSS under 16 MB) as
 //! PASS/FAIL, and exits 0.
 //!
+//! When valgrind is installed it also counts the instructions of one request of each program
+//! (callgrind): unlike wall time, the count does not move with the machine's load, so it shows
+//! what a change saved even when the times of two runs overlap.
+//!
 //! The install folder and the session are made through the library, so no Cybozu server is needed.
 
 use std::io::Read;
@@ -104,12 +108,44 @@ impl Cgi {
         }
         Some(peak)
     }
+
+    /// The instructions of one request, counted by valgrind's callgrind; `None` without valgrind.
+    /// The fewer of two runs: a page view that refreshes the session's last-seen time (at most
+    /// once a minute) writes, and the bench may have taken longer than that.
+    fn instructions(&self) -> Option<u64> {
+        let first = self.instructions_once()?;
+        Some(
+            self.instructions_once()
+                .map_or(first, |second| first.min(second)),
+        )
+    }
+
+    fn instructions_once(&self) -> Option<u64> {
+        let mut command = Command::new("valgrind");
+        command
+            .args(["--tool=callgrind", "--callgrind-out-file=/dev/null"])
+            .arg(&self.program)
+            .env_clear()
+            .envs(self.vars.iter().map(|(k, v)| (k, v)))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null());
+        let output = command.output().ok()?;
+        if !output.status.success() {
+            return None;
+        }
+        // "==123== Collected : 1467456"
+        String::from_utf8_lossy(&output.stderr)
+            .lines()
+            .find_map(|line| line.split_once("Collected :"))
+            .and_then(|(_, count)| count.trim().parse().ok())
+    }
 }
 
 struct Numbers {
     median: Duration,
     p95: Duration,
     rss_kib: Option<u64>,
+    instructions: Option<u64>,
 }
 
 fn percentile(sorted: &[Duration], fraction: f64) -> Duration {
@@ -317,6 +353,7 @@ fn main() {
                     .is_file()
                     .then(|| cgi.peak_rss_kib(time, &report))
                     .flatten(),
+                instructions: cgi.instructions(),
             }
         })
         .collect();
@@ -324,15 +361,19 @@ fn main() {
     println!();
     println!("GET ?page=settings (logged in), {RUNS} runs each, spawn → exit with the answer read");
     println!();
-    println!("| program | median | p95 | peak RSS |");
-    println!("|---|---|---|---|");
+    println!("| program | median | p95 | peak RSS | instructions |");
+    println!("|---|---|---|---|---|");
     for (cgi, n) in programs.iter().zip(&numbers) {
         println!(
-            "| {} | {} | {} | {} |",
+            "| {} | {} | {} | {} | {} |",
             cgi.name,
             ms(n.median),
             ms(n.p95),
-            mib(n.rss_kib)
+            mib(n.rss_kib),
+            n.instructions
+                .map_or("n/a: needs valgrind".into(), |count| {
+                    format!("{:.2} M", count as f64 / 1e6)
+                })
         );
     }
     println!();

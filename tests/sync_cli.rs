@@ -140,3 +140,103 @@ fn run_that_fails_says_why_in_the_log_as_well_as_on_stderr() {
         "{logs}"
     );
 }
+
+/// An administrator who runs dncs-sync as root in an install whose data folder belongs to the
+/// web server's account is told to run it as that account, and nothing is created there.
+#[cfg(unix)]
+#[test]
+fn root_is_sent_to_the_web_servers_account_and_creates_nothing() {
+    use std::os::unix::fs::MetadataExt;
+    if !std::fs::metadata("/proc/self").is_ok_and(|me| me.uid() == 0) {
+        println!(
+            "root_is_sent_to_the_web_servers_account_and_creates_nothing: SKIPPED (needs root)"
+        );
+        return;
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (bin, data) = (dir.path().join("bin"), dir.path().join("data"));
+    std::fs::create_dir(&bin).expect("bin folder");
+    std::fs::create_dir(&data).expect("data folder");
+    std::fs::write(
+        bin.join("dncs.ini"),
+        "CYBOZU_URL=http://127.0.0.1:9/cgi-bin/cbag/ag.cgi\r\n",
+    )
+    .expect("ini");
+    // As install.sh leaves it: the data folder is the web server's (here the account with uid 1).
+    std::os::unix::fs::chown(&data, Some(1), Some(1)).expect("chown data");
+    for command in [&["run"][..], &["check"], &["admin-password"]] {
+        let output = Command::new(env!("CARGO_BIN_EXE_dncs-sync"))
+            .args(command)
+            .env("DNCS_INI", bin.join("dncs.ini"))
+            .stdin(std::process::Stdio::null())
+            .output()
+            .expect("dncs-sync runs");
+        assert!(!output.status.success(), "{command:?} ran as root");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains("runs as root"), "{command:?}: {stderr}");
+        assert!(stderr.contains("sudo -u "), "{command:?}: {stderr}");
+        let created: Vec<_> = std::fs::read_dir(&data)
+            .expect("the data folder")
+            .flatten()
+            .map(|entry| entry.file_name())
+            .collect();
+        assert!(created.is_empty(), "{command:?} created {created:?}");
+    }
+    // Once the folder is root's, root may use it.
+    std::os::unix::fs::chown(&data, Some(0), Some(0)).expect("chown data back");
+    let output = Command::new(env!("CARGO_BIN_EXE_dncs-sync"))
+        .args(["run", "--dry-run"])
+        .env("DNCS_INI", bin.join("dncs.ini"))
+        .output()
+        .expect("dncs-sync runs");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+/// A pass that fails before it begins (here the database refuses to mark it begun) has no
+/// history row to hold its error, so the log says it.
+#[test]
+fn a_pass_that_cannot_begin_is_told_in_the_log() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let bin = dir.path().join("bin");
+    std::fs::create_dir(&bin).expect("bin folder");
+    std::fs::write(
+        bin.join("dncs.ini"),
+        "CYBOZU_URL=http://127.0.0.1:9/cgi-bin/cbag/ag.cgi\r\n",
+    )
+    .expect("ini");
+    let data = dir.path().join("data");
+    let store = dncs::store::open_data_folder(&data).expect("data folder");
+    let now = chrono::Utc::now();
+    store
+        .upsert_user(7, "takahashi", "高橋 健太", now)
+        .expect("user");
+    store.close().expect("close");
+    let db = rusqlite::Connection::open(data.join(dncs::store::DATABASE_FILE)).expect("open");
+    db.execute_batch(
+        "CREATE TRIGGER no_pass BEFORE UPDATE OF syncing_since ON users
+         BEGIN SELECT RAISE(ABORT, 'the disk is full'); END;",
+    )
+    .expect("trigger");
+    drop(db);
+
+    let output = Command::new(env!("CARGO_BIN_EXE_dncs-sync"))
+        .args(["run", "--user", "takahashi"])
+        .env("DNCS_INI", bin.join("dncs.ini"))
+        .output()
+        .expect("dncs-sync runs");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("the disk is full"), "{stderr}");
+    let logs: String = std::fs::read_dir(data.join("log"))
+        .expect("the log folder")
+        .flatten()
+        .map(|entry| std::fs::read_to_string(entry.path()).unwrap_or_default())
+        .collect();
+    assert!(
+        logs.contains("the pass of takahashi could not begin") && logs.contains("the disk is full"),
+        "{logs}"
+    );
+}

@@ -67,12 +67,20 @@ fn main() -> ExitCode {
     }
 }
 
+/// `dncs.ini`, for a command that works in the data folder: refused as root in a folder that
+/// belongs to the web server's account, before anything is created there (the log included).
+fn load_config() -> anyhow::Result<Config> {
+    let config = Config::locate_and_load()?;
+    dncs::store::check_data_folder_owner(&config.data_dir)?;
+    Ok(config)
+}
+
 fn open(config: &Config) -> anyhow::Result<Store> {
     open_data_folder(&config.data_dir).map_err(|e| anyhow!(e))
 }
 
 fn check() -> anyhow::Result<()> {
-    let config = Config::locate_and_load()?;
+    let config = load_config()?;
     println!("dncs.ini: {}", config.ini_path.display());
     for warning in &config.warnings {
         println!("  warning: {warning}");
@@ -119,7 +127,7 @@ fn check() -> anyhow::Result<()> {
 }
 
 fn admin_password() -> anyhow::Result<()> {
-    let config = Config::locate_and_load()?;
+    let config = load_config()?;
     let stdin = std::io::stdin();
     if stdin.is_terminal() {
         print!("New administrator password (shown as typed): ");
@@ -145,7 +153,7 @@ fn admin_password() -> anyhow::Result<()> {
 }
 
 fn import_legacy(file: &std::path::Path) -> anyhow::Result<()> {
-    let config = Config::locate_and_load()?;
+    let config = load_config()?;
     let bytes = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
     let (rows, mut problems) = dncs::legacy::parse_csv(&bytes, file).map_err(|e| anyhow!(e))?;
     let store = open(&config)?;
@@ -208,7 +216,7 @@ fn parse_run(args: &[&str]) -> Option<dncs::sync::run::RunOptions> {
 }
 
 fn run(options: &dncs::sync::run::RunOptions) -> anyhow::Result<()> {
-    let config = Config::locate_and_load()?;
+    let config = load_config()?;
     if let Err(e) = dncs::logfile::init(&config.data_dir, config.log_level, dncs::clock::now()) {
         eprintln!("dncs-sync: the log file cannot be written: {e}");
     }

@@ -75,6 +75,7 @@ mod history;
 mod legacy_links;
 mod mappings;
 mod oauth_flows;
+mod owner;
 mod schema;
 mod sessions;
 mod settings;
@@ -87,6 +88,7 @@ pub use history::{HistoryEntry, HistoryPage, PassCounts};
 pub use legacy_links::LegacyLink;
 pub use mappings::Mapping;
 pub use oauth_flows::OAuthFlow;
+pub use owner::{check_data_folder_owner, ForeignOwner};
 pub use schema::SCHEMA_VERSION;
 pub use sessions::{NewSession, Session};
 pub use settings::{

@@ -270,28 +270,23 @@ fn sync_user(
     user_id: UserId,
 ) -> UserReport {
     let started = crate::clock::now();
+    // A pass that ends before it began leaves no history row: the log is where it is told.
+    let not_begun = |login: String, sentence: String| {
+        log::error!("the pass of {login} could not begin: {sentence}");
+        UserReport {
+            login,
+            outcome: Err(sentence),
+        }
+    };
     let user = match store.user_by_id(user_id) {
         Ok(Some(user)) => user,
-        Ok(None) => {
-            return UserReport {
-                login: format!("#{user_id}"),
-                outcome: Err("the user no longer exists".into()),
-            }
-        }
-        Err(e) => {
-            return UserReport {
-                login: format!("#{user_id}"),
-                outcome: Err(e.to_string()),
-            }
-        }
+        Ok(None) => return not_begun(format!("#{user_id}"), "the user no longer exists".into()),
+        Err(e) => return not_begun(format!("#{user_id}"), e.to_string()),
     };
     let login = user.login_name.clone();
     if !options.dry_run {
         if let Err(e) = store.begin_pass(user_id, started) {
-            return UserReport {
-                login,
-                outcome: Err(e.to_string()),
-            };
+            return not_begun(login, e.to_string());
         }
     }
     let result = pass_for(store, config, options, agent, gate, &user, started);

@@ -1,5 +1,6 @@
-//! The screens' words in Japanese (the default) and English (`LANG=en`), looked up by key from the
-//! templates (`{{ t("key") }}`) and the handlers. The state strings are a contract with users.
+//! The screens' words in Japanese (the default) and English (`LANG=en`), by key: written into the
+//! templates as they load (`{{ t("key") }}`) and looked up by the handlers. The state strings are a
+//! contract with users.
 
 use std::fmt::Write as _;
 
