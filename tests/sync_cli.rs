@@ -1,5 +1,6 @@
 //! `dncs-sync check` and `dncs-sync run`, run as an administrator (or the 同期 button) would.
 
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 fn run_check(ini: &[u8]) -> (tempfile::TempDir, std::process::Output) {
@@ -7,12 +8,40 @@ fn run_check(ini: &[u8]) -> (tempfile::TempDir, std::process::Output) {
     let bin = dir.path().join("bin");
     std::fs::create_dir(&bin).expect("bin folder");
     std::fs::write(bin.join("dncs.ini"), ini).expect("ini");
-    let output = Command::new(env!("CARGO_BIN_EXE_dncs-sync"))
-        .arg("check")
-        .env("DNCS_INI", bin.join("dncs.ini"))
-        .output()
-        .expect("dncs-sync runs");
+    let output = dncs_sync(&bin.join("dncs.ini"), &["check"]);
     (dir, output)
+}
+
+/// An install (bin/dncs.ini, data/ beside bin/) whose Cybozu Office is never reached.
+fn install_without_office() -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let bin = dir.path().join("bin");
+    std::fs::create_dir(&bin).expect("bin folder");
+    std::fs::write(
+        bin.join("dncs.ini"),
+        "CYBOZU_URL=http://127.0.0.1:9/cgi-bin/cbag/ag.cgi\r\n",
+    )
+    .expect("ini");
+    let ini = bin.join("dncs.ini");
+    (dir, ini)
+}
+
+fn dncs_sync(ini: &Path, args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_dncs-sync"))
+        .args(args)
+        .env("DNCS_INI", ini)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("dncs-sync runs")
+}
+
+/// Everything the monthly logs in `data/log` hold.
+fn logs(data: &Path) -> String {
+    std::fs::read_dir(data.join("log"))
+        .expect("the log folder")
+        .flatten()
+        .map(|entry| std::fs::read_to_string(entry.path()).unwrap_or_default())
+        .collect()
 }
 
 #[test]
@@ -110,29 +139,14 @@ fn check_names_an_address_that_is_not_cybozu_office() {
 
 #[test]
 fn run_that_fails_says_why_in_the_log_as_well_as_on_stderr() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let bin = dir.path().join("bin");
-    std::fs::create_dir(&bin).expect("bin folder");
-    std::fs::write(
-        bin.join("dncs.ini"),
-        "CYBOZU_URL=http://127.0.0.1:9/cgi-bin/cbag/ag.cgi\r\n",
-    )
-    .expect("ini");
+    let (dir, ini) = install_without_office();
     // A pass started by 「ただちに同期する」 has its stderr on the null device: the log is all
     // an administrator gets to read.
-    let output = Command::new(env!("CARGO_BIN_EXE_dncs-sync"))
-        .args(["run", "--user", "nosuchuser"])
-        .env("DNCS_INI", bin.join("dncs.ini"))
-        .output()
-        .expect("dncs-sync runs");
+    let output = dncs_sync(&ini, &["run", "--user", "nosuchuser"]);
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("\"nosuchuser\""), "{stderr}");
-    let logs: String = std::fs::read_dir(dir.path().join("data").join("log"))
-        .expect("the log folder")
-        .flatten()
-        .map(|entry| std::fs::read_to_string(entry.path()).unwrap_or_default())
-        .collect();
+    let logs = logs(&dir.path().join("data"));
     assert!(
         logs.contains(
             "dncs-sync run --user nosuchuser: there is no user with the login name \"nosuchuser\""
@@ -153,24 +167,13 @@ fn root_is_sent_to_the_web_servers_account_and_creates_nothing() {
         );
         return;
     }
-    let dir = tempfile::tempdir().expect("temp dir");
-    let (bin, data) = (dir.path().join("bin"), dir.path().join("data"));
-    std::fs::create_dir(&bin).expect("bin folder");
+    let (dir, ini) = install_without_office();
+    let data = dir.path().join("data");
     std::fs::create_dir(&data).expect("data folder");
-    std::fs::write(
-        bin.join("dncs.ini"),
-        "CYBOZU_URL=http://127.0.0.1:9/cgi-bin/cbag/ag.cgi\r\n",
-    )
-    .expect("ini");
     // As install.sh leaves it: the data folder is the web server's (here the account with uid 1).
     std::os::unix::fs::chown(&data, Some(1), Some(1)).expect("chown data");
     for command in [&["run"][..], &["check"], &["admin-password"]] {
-        let output = Command::new(env!("CARGO_BIN_EXE_dncs-sync"))
-            .args(command)
-            .env("DNCS_INI", bin.join("dncs.ini"))
-            .stdin(std::process::Stdio::null())
-            .output()
-            .expect("dncs-sync runs");
+        let output = dncs_sync(&ini, command);
         assert!(!output.status.success(), "{command:?} ran as root");
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert!(stderr.contains("runs as root"), "{command:?}: {stderr}");
@@ -184,11 +187,7 @@ fn root_is_sent_to_the_web_servers_account_and_creates_nothing() {
     }
     // Once the folder is root's, root may use it.
     std::os::unix::fs::chown(&data, Some(0), Some(0)).expect("chown data back");
-    let output = Command::new(env!("CARGO_BIN_EXE_dncs-sync"))
-        .args(["run", "--dry-run"])
-        .env("DNCS_INI", bin.join("dncs.ini"))
-        .output()
-        .expect("dncs-sync runs");
+    let output = dncs_sync(&ini, &["run", "--dry-run"]);
     assert!(
         output.status.success(),
         "{}",
@@ -200,14 +199,7 @@ fn root_is_sent_to_the_web_servers_account_and_creates_nothing() {
 /// history row to hold its error, so the log says it.
 #[test]
 fn a_pass_that_cannot_begin_is_told_in_the_log() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let bin = dir.path().join("bin");
-    std::fs::create_dir(&bin).expect("bin folder");
-    std::fs::write(
-        bin.join("dncs.ini"),
-        "CYBOZU_URL=http://127.0.0.1:9/cgi-bin/cbag/ag.cgi\r\n",
-    )
-    .expect("ini");
+    let (dir, ini) = install_without_office();
     let data = dir.path().join("data");
     let store = dncs::store::open_data_folder(&data).expect("data folder");
     let now = chrono::Utc::now();
@@ -223,18 +215,10 @@ fn a_pass_that_cannot_begin_is_told_in_the_log() {
     .expect("trigger");
     drop(db);
 
-    let output = Command::new(env!("CARGO_BIN_EXE_dncs-sync"))
-        .args(["run", "--user", "takahashi"])
-        .env("DNCS_INI", bin.join("dncs.ini"))
-        .output()
-        .expect("dncs-sync runs");
+    let output = dncs_sync(&ini, &["run", "--user", "takahashi"]);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("the disk is full"), "{stderr}");
-    let logs: String = std::fs::read_dir(data.join("log"))
-        .expect("the log folder")
-        .flatten()
-        .map(|entry| std::fs::read_to_string(entry.path()).unwrap_or_default())
-        .collect();
+    let logs = logs(&data);
     assert!(
         logs.contains("the pass of takahashi could not begin") && logs.contains("the disk is full"),
         "{logs}"
