@@ -1,7 +1,7 @@
 //! The typed Cybozu Office schedule model (events, repeats, members, users, organizations,
 //! facilities, profiles) and its exact XML form in the 2008 schemas, read by local name.
 
-use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
+use chrono::{DateTime, Datelike, NaiveDate, NaiveTime, Utc};
 
 use crate::xml::{self, attr, child, children, Node, Writer};
 
@@ -837,9 +837,13 @@ pub fn parse_datetime(text: &str) -> Decoded<DateTime<Utc>> {
         .map_err(|_| DecodeError::new(format!("{:?} is not a date and time", shorten(text))))
 }
 
+/// A `YYYY-MM-DD` date. Years past 9999 are refused although chrono reads them (`+262142-12-31`):
+/// at the end of chrono's range, the day after an event's last one could not be computed.
 pub fn parse_date(text: &str) -> Decoded<NaiveDate> {
     NaiveDate::parse_from_str(text.trim(), "%Y-%m-%d")
-        .map_err(|_| DecodeError::new(format!("{:?} is not a date", shorten(text))))
+        .ok()
+        .filter(|date| (1..=9999).contains(&date.year()))
+        .ok_or_else(|| DecodeError::new(format!("{:?} is not a date", shorten(text))))
 }
 
 pub fn parse_time(text: &str) -> Decoded<NaiveTime> {
@@ -931,6 +935,17 @@ mod tests {
         let back = round_trip(&event);
         assert_eq!(back.id, None);
         assert_eq!(back, event);
+    }
+
+    #[test]
+    fn dates_beyond_four_digit_years_are_decode_errors() {
+        assert_eq!(
+            parse_date("2026-11-25").ok(),
+            NaiveDate::from_ymd_opt(2026, 11, 25)
+        );
+        for text in ["+262142-12-31", "+10000-01-01", "0000-12-31", "-0001-01-01"] {
+            assert!(parse_date(text).is_err(), "{text}");
+        }
     }
 
     #[test]

@@ -8,7 +8,7 @@
 
 use std::collections::BTreeMap;
 
-use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
+use chrono::{DateTime, Datelike, NaiveDate, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 
 /// `confirmed`, `tentative` or `cancelled` (deleted).
@@ -112,8 +112,12 @@ impl EventDateTime {
     }
 
     /// The all-day date, when this is one and it parses.
+    /// The day, when this is an all-day boundary and it parses to a year of four digits (chrono
+    /// also reads `+262142-12-31`, where the day after could not be computed).
     pub fn as_date(&self) -> Option<NaiveDate> {
-        NaiveDate::parse_from_str(self.date.as_deref()?, "%Y-%m-%d").ok()
+        NaiveDate::parse_from_str(self.date.as_deref()?, "%Y-%m-%d")
+            .ok()
+            .filter(|date| (1..=9999).contains(&date.year()))
     }
 
     /// The instant, when this is a timed boundary and it parses.
@@ -216,6 +220,19 @@ impl Event {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_all_day_boundary_past_year_9999_is_not_a_date() {
+        let day = |text: &str| EventDateTime {
+            date: Some(text.into()),
+            ..EventDateTime::default()
+        };
+        assert_eq!(
+            day("2026-11-25").as_date(),
+            NaiveDate::from_ymd_opt(2026, 11, 25)
+        );
+        assert_eq!(day("+262142-12-31").as_date(), None);
+    }
 
     #[test]
     fn reads_google_json_and_keeps_unread_fields() {

@@ -153,16 +153,22 @@ impl OAuthClient {
             .refresh_token()
             .map(|t| t.secret().clone())
             .ok_or(OAuthError::NoRefreshToken)?;
-        let lifetime = reply
-            .expires_in()
-            .and_then(|d| Duration::from_std(d).ok())
-            .unwrap_or_else(|| Duration::hours(1));
         Ok(Tokens {
             access_token: reply.access_token().secret().clone(),
-            expires_at: now + lifetime,
+            expires_at: now + access_token_lifetime(reply.expires_in()),
             refresh_token,
         })
     }
+}
+
+/// How long a new access token lives: the reply's `expires_in`, an hour when it is left out, and
+/// at most a year, as in `token.rs` (a reply of 10^13 seconds would overflow the expiry time).
+fn access_token_lifetime(expires_in: Option<std::time::Duration>) -> Duration {
+    expires_in
+        .map_or(Duration::hours(1), |d| {
+            Duration::from_std(d).unwrap_or(Duration::MAX)
+        })
+        .min(Duration::days(365))
 }
 
 fn classify(
@@ -256,6 +262,19 @@ mod tests {
         DateTime::parse_from_rfc3339("2026-11-25T01:00:00Z")
             .expect("time")
             .with_timezone(&Utc)
+    }
+
+    #[test]
+    fn an_access_token_lives_as_long_as_the_reply_says_but_at_most_a_year() {
+        use std::time::Duration as Std;
+        assert_eq!(access_token_lifetime(None), Duration::hours(1));
+        assert_eq!(
+            access_token_lifetime(Some(Std::from_secs(3599))),
+            Duration::seconds(3599)
+        );
+        for huge in [Std::from_secs(10_000_000_000_000), Std::MAX] {
+            assert_eq!(access_token_lifetime(Some(huge)), Duration::days(365));
+        }
     }
 
     #[test]

@@ -31,7 +31,9 @@ impl Property {
             .map(|(_, v)| v.as_str())
     }
 
-    fn write(&self, out: &mut String) {
+    /// The unfolded content line; a parameter value holding `:`, `;` or `,` is quoted, so that
+    /// a zone such as `"(UTC+09:00) Osaka, Sapporo, Tokyo"` reads back whole.
+    pub fn to_line(&self) -> String {
         let mut line = self.name.clone();
         for (name, value) in &self.params {
             let needs_quotes = value.contains([':', ';', ',']);
@@ -43,7 +45,11 @@ impl Property {
         }
         line.push(':');
         line.push_str(&self.value);
-        fold(&line, out);
+        line
+    }
+
+    fn write(&self, out: &mut String) {
+        fold(&self.to_line(), out);
     }
 }
 
@@ -153,6 +159,11 @@ pub fn unescape_text(value: &str) -> String {
     out
 }
 
+/// How deep components may nest. Real objects go three deep (VCALENDAR, VEVENT, VALARM); the
+/// limit is there because dropping, cloning and writing a component recurse, so a server's reply
+/// of thousands of nested BEGINs would otherwise overflow the stack and abort the whole run.
+const MAX_NESTING: usize = 16;
+
 /// Parses a calendar object; lines are unfolded first (CRLF or LF, a leading space or tab).
 pub fn parse(text: &str) -> Result<Component, IcalError> {
     let mut lines: Vec<(usize, String)> = Vec::new();
@@ -179,7 +190,13 @@ pub fn parse(text: &str) -> Result<Component, IcalError> {
             ),
         })?;
         match property.name.as_str() {
-            "BEGIN" => stack.push(Component::new(&property.value)),
+            "BEGIN" if stack.len() >= MAX_NESTING => {
+                return Err(IcalError::Syntax {
+                    line,
+                    what: format!("components nest deeper than {MAX_NESTING}"),
+                })
+            }
+            "BEGIN" => stack.push(Component::new(property.value.trim())),
             "END" => {
                 let done = stack.pop().ok_or_else(|| IcalError::Syntax {
                     line,
@@ -320,5 +337,26 @@ mod tests {
         ] {
             assert!(parse(text).is_err(), "{text:?}");
         }
+    }
+
+    #[test]
+    fn deep_nesting_is_refused_before_it_can_overflow_the_stack() {
+        let depth = 20_000;
+        let text = format!(
+            "BEGIN:VCALENDAR\r\n{}{}END:VCALENDAR\r\n",
+            "BEGIN:X\r\n".repeat(depth),
+            "END:X\r\n".repeat(depth)
+        );
+        let error = parse(&text).expect_err("refused");
+        assert!(error.to_string().contains("nest deeper"), "{error}");
+        let three_deep = "BEGIN:VCALENDAR\r\nBEGIN:VEVENT\r\nBEGIN:VALARM\r\nACTION:DISPLAY\r\nEND:VALARM\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n";
+        assert!(parse(three_deep).is_ok());
+    }
+
+    #[test]
+    fn a_begin_with_trailing_blanks_still_names_its_component() {
+        let text = "BEGIN:VCALENDAR\r\nBEGIN:VEVENT \r\nUID:x\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n";
+        let calendar = parse(text).expect("parses");
+        assert_eq!(calendar.children_named("VEVENT").count(), 1);
     }
 }

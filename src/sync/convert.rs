@@ -352,10 +352,12 @@ pub fn line_is(line: &str, name: &str) -> bool {
 /// The local dates of an `EXDATE` line (`EXDATE;TZID=…:20261109T093000,…`, `EXDATE;VALUE=DATE:…`,
 /// or UTC `…Z` values).
 pub fn exdates(line: &str, tz: chrono_tz::Tz) -> Vec<NaiveDate> {
-    let Some((_params, values)) = line.split_once(':') else {
+    // Parsed as a content line: a quoted TZID (`"(UTC+09:00) Osaka, Sapporo, Tokyo"`) holds `:`.
+    let Some(property) = crate::ical::parse::parse_content_line(line) else {
         return Vec::new();
     };
-    values
+    property
+        .value
         .split(',')
         .filter_map(|value| {
             let value = value.trim();

@@ -194,7 +194,8 @@ pub fn from_vevent(vevent: &Component, default_zone: &str) -> Option<RemoteEvent
                 _ => vevent
                     .property("DURATION")
                     .and_then(|p| parse_duration(&p.value))
-                    .map_or(first, |d| first + d),
+                    .and_then(|d| first.checked_add_signed(d))
+                    .unwrap_or(first),
             };
             RemoteWhen::Timed {
                 start: first,
@@ -206,11 +207,7 @@ pub fn from_vevent(vevent: &Component, default_zone: &str) -> Option<RemoteEvent
         .properties
         .iter()
         .filter(|p| p.name == "RRULE" || p.name == "EXDATE")
-        .map(|p| {
-            let mut text = String::new();
-            crate::ical::fold(&content_line(p), &mut text);
-            text.replace("\r\n ", "").trim_end().to_string()
-        })
+        .map(Property::to_line)
         .collect();
     let class = vevent
         .property("CLASS")
@@ -243,16 +240,6 @@ pub fn from_vevent(vevent: &Component, default_zone: &str) -> Option<RemoteEvent
     })
 }
 
-fn content_line(p: &Property) -> String {
-    let mut line = p.name.clone();
-    for (name, value) in &p.params {
-        line.push_str(&format!(";{name}={value}"));
-    }
-    line.push(':');
-    line.push_str(&p.value);
-    line
-}
-
 pub(super) enum Moment {
     Date(NaiveDate),
     Instant(DateTime<Utc>),
@@ -282,7 +269,7 @@ pub(super) fn read_time(property: &Property, default_tz: Tz) -> Option<Moment> {
     Some(Moment::Instant(local.with_timezone(&Utc)))
 }
 
-/// `PT1H30M`, `P1D`, `-PT15M`…
+/// `PT1H30M`, `P1D`, `-PT15M`…; `None` for a malformed one or one beyond chrono's range.
 fn parse_duration(text: &str) -> Option<Duration> {
     let text = text.trim();
     let (negative, text) = match text.strip_prefix('-') {
@@ -301,14 +288,15 @@ fn parse_duration(text: &str) -> Option<Duration> {
         let digits = rest.find(|c: char| !c.is_ascii_digit())?;
         let amount: i64 = rest[..digits].parse().ok()?;
         let unit = rest[digits..].chars().next()?;
-        total += match (unit, in_time) {
-            ('W', _) => Duration::weeks(amount),
-            ('D', _) => Duration::days(amount),
-            ('H', true) => Duration::hours(amount),
-            ('M', true) => Duration::minutes(amount),
-            ('S', true) => Duration::seconds(amount),
+        let part = match (unit, in_time) {
+            ('W', _) => Duration::try_weeks(amount),
+            ('D', _) => Duration::try_days(amount),
+            ('H', true) => Duration::try_hours(amount),
+            ('M', true) => Duration::try_minutes(amount),
+            ('S', true) => Duration::try_seconds(amount),
             _ => return None,
         };
+        total = total.checked_add(&part?)?;
         rest = &rest[digits + unit.len_utf8()..];
     }
     Some(if negative { -total } else { total })
@@ -382,6 +370,28 @@ mod tests {
     }
 
     #[test]
+    fn a_quoted_zone_name_in_an_exdate_survives_reading_and_writing_back() {
+        let zone = "(UTC+09:00) Osaka, Sapporo, Tokyo";
+        let text = format!("BEGIN:VCALENDAR\r\nBEGIN:VEVENT\r\nUID:x\r\nDTSTART:20250106T000000Z\r\nDTEND:20250106T010000Z\r\nRRULE:FREQ=WEEKLY;BYDAY=MO\r\nEXDATE;TZID=\"{zone}\":20250113T090000\r\nSUMMARY:定例\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n");
+        let event = from_vevent(&master(&text), "Asia/Tokyo").expect("event");
+        let exdate = event
+            .recurrence
+            .iter()
+            .find(|line| line.starts_with("EXDATE"))
+            .expect("the EXDATE is kept");
+        assert_eq!(
+            crate::sync::convert::exdates(exdate, chrono_tz::Asia::Tokyo),
+            vec![NaiveDate::from_ymd_opt(2025, 1, 13).expect("date")],
+            "the day deleted on the phone is excluded"
+        );
+        let written = resource(None, "x", &event, utc("2025-01-01T00:00:00Z"));
+        let again = master(&written);
+        let property = again.property("EXDATE").expect("written back");
+        assert_eq!(property.param("TZID"), Some(zone));
+        assert_eq!(property.value, "20250113T090000");
+    }
+
+    #[test]
     fn writing_a_series_master_keeps_the_phones_overrides_on_their_days() {
         // The phone changed Wednesday 9 December on its own; Cybozu has split that day off, so
         // the series it writes back excludes it.
@@ -451,5 +461,21 @@ mod tests {
         assert_eq!(parse_duration("P1DT2H"), Some(Duration::hours(26)));
         assert_eq!(parse_duration("-PT15M"), Some(Duration::minutes(-15)));
         assert_eq!(parse_duration("1H"), None);
+        for beyond_range in ["P99999999999W", "P15000000000WT9000000000000000S"] {
+            assert_eq!(parse_duration(beyond_range), None, "{beyond_range}");
+        }
+    }
+
+    #[test]
+    fn a_duration_past_the_end_of_time_ends_the_event_at_its_start() {
+        let text = "BEGIN:VCALENDAR\r\nBEGIN:VEVENT\r\nUID:x\r\nDTSTART:20261125T100000Z\r\nDURATION:P999999999D\r\nSUMMARY:forever\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n";
+        let event = from_vevent(&master(text), "Asia/Tokyo").expect("event");
+        assert_eq!(
+            event.when,
+            RemoteWhen::Timed {
+                start: utc("2026-11-25T10:00:00Z"),
+                end: utc("2026-11-25T10:00:00Z")
+            }
+        );
     }
 }

@@ -108,6 +108,10 @@ pub fn from_rrule(
         }
     }
     let single_day = |spec: &str| -> Option<(i32, Weekday)> {
+        // The split is by bytes: a day code is two ASCII letters, and anything else is refused.
+        if !spec.is_ascii() {
+            return None;
+        }
         let split = spec.len().checked_sub(2)?;
         let (ordinal, code) = spec.split_at(split);
         let n = if ordinal.is_empty() {
@@ -236,6 +240,9 @@ mod tests {
             "RRULE:FREQ=YEARLY",
             "RRULE:FREQ=DAILY;COUNT=5",
             "RRULE:FREQ=MONTHLY;BYDAY=5MO",
+            "RRULE:FREQ=WEEKLY;BYDAY=月",
+            "RRULE:FREQ=MONTHLY;BYDAY=1月",
+            "RRULE:FREQ=WEEKLY;BYDAY=éX",
             "EXDATE:20261109",
         ] {
             assert!(
