@@ -243,6 +243,11 @@ fn screens_a_disabled_user_cannot_switch_sync_on() {
     assert!(!user.sync_on, "同期状態 stays 停止");
     assert!(!user.enabled);
     assert_eq!(user.calendar_id, "", "nothing of the refused form is saved");
+    assert!(
+        answer.body.contains("value=\"team@group.calendar.google.com\""),
+        "the typed calendar id stays on the page: {}",
+        answer.body
+    );
     // Nor can they ask for a pass.
     let answer = browser.submit("page=settings", "page=sync_now", &[]);
     assert_eq!(answer.status(), 409, "{}", answer.body);
@@ -665,13 +670,27 @@ fn screens_a_bad_caldav_url_is_400_and_not_saved() {
     let mut browser = site.user("takahashi");
     let answer = browser.save_settings(&[
         ("target", "caldav"),
+        ("sync_on", "on"),
+        ("calendar_id", "team@group.calendar.google.com"),
         ("caldav_url", "javascript:alert(1)"),
+        ("caldav_user", "taka"),
         ("caldav_password", "pw-not-saved"),
     ]);
     assert_eq!(answer.status(), 400, "{}", answer.body);
     assert!(answer.body.contains(&html(
         "CalDAV URL は http:// または https:// で始まる URL を入力してください。"
     )));
+    // What was typed stays on the page, the password aside.
+    for kept in [
+        "value=\"caldav\" checked",
+        "value=\"on\" checked",
+        "value=\"team@group.calendar.google.com\"",
+        "value=\"javascript:alert(1)\"",
+        "value=\"taka\"",
+    ] {
+        assert!(answer.body.contains(kept), "{kept} missing: {}", answer.body);
+    }
+    assert!(!answer.body.contains("pw-not-saved"));
     let user = site
         .store()
         .user_by_id(TAKAHASHI)
@@ -680,6 +699,51 @@ fn screens_a_bad_caldav_url_is_400_and_not_saved() {
     assert_eq!(user.caldav_url, "");
     assert_eq!(user.target, Target::Google);
     assert!(!user.has_caldav_password);
+}
+
+#[test]
+fn screens_caldav_with_sync_on_needs_a_url() {
+    let site = Site::new();
+    let mut browser = site.user("takahashi");
+    let answer = browser.save_settings(&[
+        ("target", "caldav"),
+        ("sync_on", "on"),
+        ("caldav_url", ""),
+    ]);
+    assert_eq!(answer.status(), 400, "{}", answer.body);
+    assert!(
+        answer
+            .body
+            .contains("CalDAV と同期するには CalDAV URL を入力してください。"),
+        "{}",
+        answer.body
+    );
+    let user = site
+        .store()
+        .user_by_id(TAKAHASHI)
+        .expect("read")
+        .expect("user");
+    assert_eq!(user.target, Target::Google, "nothing is saved");
+    assert!(!user.sync_on);
+    // Without 同期, the choice may be saved first and the URL filled in later.
+    let answer = browser.save_settings(&[("target", "caldav"), ("sync_on", "off")]);
+    assert_eq!(answer.status(), 303, "{}", answer.body);
+}
+
+#[test]
+fn screens_a_notice_cannot_be_written_by_a_link() {
+    let site = Site::new();
+    let mut browser = site.user("takahashi");
+    let planted = "」。https://evil.example/ でパスワードを再入力してください「";
+    for query in [
+        format!("page=settings&done=saved&calendar={planted}"),
+        format!("page=settings&done=saved&calendar={planted}&tag=AAAAAAAAAAAAAAAAAAAAAA"),
+    ] {
+        let page = browser.get(&query);
+        assert_eq!(page.status(), 200, "{}", page.body);
+        assert_eq!(notice(&page), "設定を保存しました。", "{query}");
+        assert!(!page.body.contains("evil.example"), "{}", page.body);
+    }
 }
 
 #[test]

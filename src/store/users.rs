@@ -151,6 +151,14 @@ struct CalendarIdentity {
     caldav_url: String,
 }
 
+/// The Google calendar an id names: an empty one is the account's `primary` calendar.
+fn google_calendar(id: &str) -> &str {
+    match id.trim() {
+        "" => "primary",
+        named => named,
+    }
+}
+
 fn current_calendar(tx: &Transaction<'_>, id: UserId) -> Result<CalendarIdentity, Failure> {
     tx.query_row(
         "SELECT target, calendar_id, caldav_url FROM users WHERE id = ?1",
@@ -315,6 +323,18 @@ impl Store {
                 "UPDATE users SET target = ?2, calendar_id = ?3, updated_at = ?4 WHERE id = ?1",
                 params![id, target, calendar_id, unix(now)],
             )?;
+            // The same calendar under another spelling keeps what the sync knows: for Google an
+            // empty id is `primary`; a CalDAV user's calendar is its URL, not the Google field.
+            let same_calendar = old.target == target
+                && match target {
+                    Target::Google => {
+                        google_calendar(&old.calendar_id) == google_calendar(calendar_id)
+                    }
+                    Target::Caldav => true,
+                };
+            if same_calendar {
+                return Ok(false);
+            }
             // True only when sync information was really lost (not for a first choice).
             Ok(super::mappings::drop_sync_state(tx, id)? > 0)
         })
@@ -655,6 +675,16 @@ mod tests {
             .set_target_and_calendar(42, Target::Google, "primary", now)
             .unwrap());
         assert_eq!(store.mappings_for_user(42).unwrap().len(), 1);
+        // An empty id is the primary calendar too: written as typed, nothing dropped.
+        assert!(!store
+            .set_target_and_calendar(42, Target::Google, "", now)
+            .unwrap());
+        assert_eq!(store.user_by_id(42).unwrap().unwrap().calendar_id, "");
+        assert_eq!(store.mappings_for_user(42).unwrap().len(), 1);
+        assert!(!store
+            .set_target_and_calendar(42, Target::Google, "primary", now)
+            .unwrap());
+        assert_eq!(store.mappings_for_user(42).unwrap().len(), 1);
 
         assert!(store
             .set_target_and_calendar(42, Target::Google, "work@example.com", now)
@@ -685,6 +715,11 @@ mod tests {
             .set_caldav_account(42, "https://dav/a/", "taka", Some("pw1"), now)
             .unwrap());
         store.set_cursor(42, Side::Caldav, "ctag", now).unwrap();
+        // The Google field does not name a CalDAV user's calendar: editing it drops nothing.
+        assert!(!store
+            .set_target_and_calendar(42, Target::Caldav, "someone@example.com", now)
+            .unwrap());
+        assert!(store.cursor(42, Side::Caldav).unwrap().is_some());
 
         assert!(!store
             .set_caldav_account(42, "https://dav/a/", "taka2", None, now)

@@ -162,6 +162,23 @@ impl<'r> App<'r> {
         }
     }
 
+    /// A tag binding `text` to this session: a value a redirect carries to the next page
+    /// (`&calendar=NAME&tag=…`) is shown only with its tag, so a link made elsewhere cannot put
+    /// words of its own into a notice of this product. `None` without a session.
+    pub fn session_tag(&self, text: &str) -> Option<String> {
+        use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
+        let active = self.session.as_ref()?;
+        let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, active.session.csrf_token.as_bytes());
+        let tag = ring::hmac::sign(&key, text.as_bytes());
+        Some(URL_SAFE_NO_PAD.encode(&tag.as_ref()[..16]))
+    }
+
+    /// Whether `tag` is this session's [`session_tag`](Self::session_tag) of `text`.
+    pub fn session_tag_ok(&self, text: &str, tag: &str) -> bool {
+        self.session_tag(text)
+            .is_some_and(|expected| constant_time_eq(&expected, tag))
+    }
+
     /// Whether a login POST carries the token of its own form (double-submit cookie).
     pub fn login_csrf_ok(&self) -> bool {
         match (

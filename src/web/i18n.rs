@@ -143,6 +143,7 @@ const CATALOG: &[(&str, &str, &str)] = &[
     ("settings.caldav_password_hint", "変更する場合のみ入力してください。保存されたパスワードは表示されません。", "Fill in only to change it. A stored password is never shown."),
     ("settings.caldav_password_stored", "パスワードは保存されています。", "A password is stored."),
     ("settings.caldav_url", "CalDAV URL", "CalDAV URL"),
+    ("settings.caldav_url_missing", "CalDAV と同期するには CalDAV URL を入力してください。", "Fill in the CalDAV URL to sync with CalDAV."),
     ("settings.caldav_user", "CalDAV ユーザー名", "CalDAV user name"),
     ("settings.calendar_id", "カレンダーID", "Calendar ID"),
     ("settings.calendar_id_hint", "空欄の場合はメインのカレンダー（primary）と同期します。", "Leave empty to sync with your main calendar (primary)."),

@@ -242,11 +242,10 @@ pub fn settings(app: &mut App<'_>) -> Response {
         Some("linked") => app.t("google.linked_now"),
         _ => String::new(),
     };
-    let notice = match app
-        .request
-        .query("calendar")
-        .filter(|name| !name.is_empty())
-    {
+    let calendar = app.request.query("calendar").filter(|name| {
+        !name.is_empty() && app.session_tag_ok(name, app.request.query("tag").unwrap_or(""))
+    });
+    let notice = match calendar {
         Some(name) => format!(
             "{notice} {}",
             app.t("caldav.connected").replace("{name}", name)
@@ -261,9 +260,14 @@ fn save_settings(app: &mut App<'_>, user: User) -> Response {
         Ok(saved) => {
             let done = if saved.dropped { "dropped" } else { "saved" };
             let mut url = format!("{}&done={done}", app.page_url("settings"));
-            if let Some(name) = saved.calendar_name {
-                url.push_str("&calendar=");
-                url.push_str(&percent_encode(&name));
+            if let Some((name, tag)) = saved
+                .calendar_name
+                .and_then(|name| app.session_tag(&name).map(|tag| (name, tag)))
+            {
+                url.push_str(&format!(
+                    "&calendar={}&tag={tag}",
+                    percent_encode(&name)
+                ));
             }
             Response::redirect(&url)
         }
@@ -291,8 +295,8 @@ pub(super) fn save_before_linking(app: &mut App<'_>) -> Result<(), Response> {
     apply_settings_form(app, user).map(|_| ())
 }
 
-/// Checks and stores the 同期設定 form; `Err` is the settings page with what is wrong, the typed
-/// values kept.
+/// Checks and stores the 同期設定 form; `Err` is the settings page with what is wrong and the
+/// typed values kept, so that nothing has to be typed again.
 fn apply_settings_form(app: &mut App<'_>, user: User) -> Result<Saved, Response> {
     let form = |name: &str| app.request.form(name).unwrap_or("").trim().to_string();
     let target = match form("target").as_str() {
@@ -300,28 +304,28 @@ fn apply_settings_form(app: &mut App<'_>, user: User) -> Result<Saved, Response>
         _ => Target::Google,
     };
     let wants_sync = form("sync_on") == "on";
-    if wants_sync && !user.enabled {
-        return Err(settings_page(
-            app,
-            &user,
-            403,
-            "",
-            &app.t("settings.not_permitted"),
-        ));
-    }
+    let calendar_id = form("calendar_id");
     let caldav_url = form("caldav_url");
+    let caldav_user = form("caldav_user");
+    let caldav_password = app.request.form("caldav_password").unwrap_or("");
+    // The form as typed (the password aside, which is never shown), for the page of an error.
+    let mut typed = user.clone();
+    typed.target = target;
+    typed.sync_on = wants_sync && user.enabled;
+    typed.calendar_id = calendar_id.clone();
+    typed.caldav_url = caldav_url.clone();
+    typed.caldav_user = caldav_user.clone();
+    let refuse = |status: u16, message: &str| settings_page(app, &typed, status, "", message);
+    if wants_sync && !user.enabled {
+        return Err(refuse(403, &app.t("settings.not_permitted")));
+    }
     let is_web_url = caldav_url.starts_with("http://") || caldav_url.starts_with("https://");
     if !caldav_url.is_empty() && !is_web_url {
-        return Err(settings_page(
-            app,
-            &user,
-            400,
-            "",
-            &app.t("settings.bad_url"),
-        ));
+        return Err(refuse(400, &app.t("settings.bad_url")));
     }
-    let calendar_id = form("calendar_id");
-    let caldav_password = app.request.form("caldav_password").unwrap_or("");
+    if target == Target::Caldav && wants_sync && caldav_url.is_empty() {
+        return Err(refuse(400, &app.t("settings.caldav_url_missing")));
+    }
     // A CalDAV calendar is checked before it is saved: the URL, the user and the password must
     // reach a calendar, whose name the page then shows.
     let mut calendar_name = None;
@@ -335,16 +339,9 @@ fn apply_settings_form(app: &mut App<'_>, user: User) -> Result<Saved, Response>
         } else {
             caldav_password.to_string()
         };
-        match check_caldav(app, &caldav_url, &form("caldav_user"), &password) {
+        match check_caldav(app, &caldav_url, &caldav_user, &password) {
             Ok(name) => calendar_name = Some(name),
-            Err(message) => {
-                // The typed values stay on the page, so nothing has to be typed again.
-                let mut shown = user.clone();
-                shown.target = target;
-                shown.caldav_url = caldav_url.clone();
-                shown.caldav_user = form("caldav_user");
-                return Err(settings_page(app, &shown, 400, "", &message));
-            }
+            Err(message) => return Err(refuse(400, &message)),
         }
     }
     let id = user.id;
@@ -353,13 +350,9 @@ fn apply_settings_form(app: &mut App<'_>, user: User) -> Result<Saved, Response>
             .store
             .set_target_and_calendar(id, target, &calendar_id, app.now)?;
         let password = (!caldav_password.is_empty()).then_some(caldav_password);
-        dropped |= app.store.set_caldav_account(
-            id,
-            &caldav_url,
-            &form("caldav_user"),
-            password,
-            app.now,
-        )?;
+        dropped |= app
+            .store
+            .set_caldav_account(id, &caldav_url, &caldav_user, password, app.now)?;
         // 停止 is always allowed; a disabled user keeps 停止 whatever the form says.
         app.store
             .set_sync_on(id, wants_sync && user.enabled, app.now)?;
