@@ -28,6 +28,52 @@ pub fn init(data_dir: &Path, level: log::LevelFilter, now: DateTime<Utc>) -> std
     Ok(())
 }
 
+/// Like [`init`], for the CGI: the file (and its folder) is opened only when a record is
+/// written, so that the many page views that log nothing cost no file system calls for it.
+/// A file that cannot be written then loses the record; the page still answers.
+pub fn init_on_first_record(data_dir: &Path, level: log::LevelFilter, now: DateTime<Utc>) {
+    let config = simplelog::ConfigBuilder::new()
+        .set_time_format_rfc3339()
+        .build();
+    let file = OpenedOnFirstWrite {
+        path: path_for(data_dir, now),
+        file: None,
+    };
+    let _ = simplelog::WriteLogger::init(level, config, file);
+}
+
+/// A log file opened for appending at the first write.
+struct OpenedOnFirstWrite {
+    path: PathBuf,
+    file: Option<std::fs::File>,
+}
+
+impl std::io::Write for OpenedOnFirstWrite {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        let file = match &mut self.file {
+            Some(file) => file,
+            None => {
+                if let Some(parent) = self.path.parent() {
+                    std::fs::create_dir_all(parent)?;
+                }
+                let opened = OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(&self.path)?;
+                self.file.insert(opened)
+            }
+        };
+        file.write(bytes)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        match &mut self.file {
+            Some(file) => file.flush(),
+            None => Ok(()),
+        }
+    }
+}
+
 /// Removes monthly files older than `keep_months` (other files are left alone).
 pub fn prune(data_dir: &Path, now: DateTime<Utc>, keep_months: u32) {
     let Ok(entries) = std::fs::read_dir(data_dir.join("log")) else {
@@ -56,6 +102,38 @@ pub fn prune(data_dir: &Path, now: DateTime<Utc>, keep_months: u32) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_cgi_log_file_is_made_at_its_first_record_only() {
+        use std::io::Write;
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("log").join("dncs-2026-11.log");
+        let mut file = OpenedOnFirstWrite {
+            path: path.clone(),
+            file: None,
+        };
+        file.flush().expect("flush");
+        assert!(
+            !dir.path().join("log").exists(),
+            "nothing written, nothing made"
+        );
+        file.write_all(b"first\n").expect("write");
+        file.write_all(b"second\n").expect("write");
+        assert_eq!(
+            std::fs::read_to_string(&path).expect("read"),
+            "first\nsecond\n"
+        );
+        // Appended, never truncated: other processes write the same month's file.
+        let mut again = OpenedOnFirstWrite {
+            path: path.clone(),
+            file: None,
+        };
+        again.write_all(b"third\n").expect("write");
+        assert_eq!(
+            std::fs::read_to_string(&path).expect("read"),
+            "first\nsecond\nthird\n"
+        );
+    }
 
     #[test]
     fn files_older_than_the_kept_months_are_removed() {

@@ -244,7 +244,9 @@ fn screens_a_disabled_user_cannot_switch_sync_on() {
     assert!(!user.enabled);
     assert_eq!(user.calendar_id, "", "nothing of the refused form is saved");
     assert!(
-        answer.body.contains("value=\"team@group.calendar.google.com\""),
+        answer
+            .body
+            .contains("value=\"team@group.calendar.google.com\""),
         "the typed calendar id stays on the page: {}",
         answer.body
     );
@@ -327,6 +329,17 @@ fn screens_login_while_cybozu_fails_says_so_and_counts_no_failure() {
     assert_eq!(site.sim.quirks().raw_replies.len(), 3, "tried twice");
     assert!(browser.session_token().is_none());
     assert!(site.store().list_users().expect("users").is_empty());
+    // The administrator finds the cause in the log, where the web server may keep no stderr.
+    let log_folder = site.root.path().join("data").join("log");
+    let logged: String = std::fs::read_dir(&log_folder)
+        .expect("the CGI made the log folder")
+        .flatten()
+        .map(|entry| std::fs::read_to_string(entry.path()).unwrap_or_default())
+        .collect();
+    assert!(
+        logged.contains("[WARN]") && logged.contains("login of takahashi"),
+        "{logged}"
+    );
 
     // A reply that is not SOAP at all is the same sentence, not an error page or a panic.
     site.sim.quirks().raw_replies = vec![(200, "<html>maintenance</html>".to_owned())];
@@ -688,7 +701,11 @@ fn screens_a_bad_caldav_url_is_400_and_not_saved() {
         "value=\"javascript:alert(1)\"",
         "value=\"taka\"",
     ] {
-        assert!(answer.body.contains(kept), "{kept} missing: {}", answer.body);
+        assert!(
+            answer.body.contains(kept),
+            "{kept} missing: {}",
+            answer.body
+        );
     }
     assert!(!answer.body.contains("pw-not-saved"));
     let user = site
@@ -705,11 +722,8 @@ fn screens_a_bad_caldav_url_is_400_and_not_saved() {
 fn screens_caldav_with_sync_on_needs_a_url() {
     let site = Site::new();
     let mut browser = site.user("takahashi");
-    let answer = browser.save_settings(&[
-        ("target", "caldav"),
-        ("sync_on", "on"),
-        ("caldav_url", ""),
-    ]);
+    let answer =
+        browser.save_settings(&[("target", "caldav"), ("sync_on", "on"), ("caldav_url", "")]);
     assert_eq!(answer.status(), 400, "{}", answer.body);
     assert!(
         answer

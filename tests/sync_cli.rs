@@ -224,3 +224,115 @@ fn a_pass_that_cannot_begin_is_told_in_the_log() {
         "{logs}"
     );
 }
+
+/// A mistyped key reaches the log, once: the scheduled run starts every minute.
+#[test]
+fn ini_warnings_are_logged_when_they_appear_not_every_run() {
+    let (dir, ini) = install_without_office();
+    let typo = "CYBOZU_URL=http://127.0.0.1:9/cgi-bin/cbag/ag.cgi\r\nSYNC_INTRVAL=5\r\n";
+    std::fs::write(&ini, typo).expect("ini");
+    for _ in 0..3 {
+        let output = dncs_sync(&ini, &["run"]);
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    let logs = logs(&dir.path().join("data"));
+    assert_eq!(
+        logs.matches("unknown key SYNC_INTRVAL").count(),
+        1,
+        "{logs}"
+    );
+    assert!(logs.contains("line 2"), "{logs}");
+}
+
+/// A data folder whose secret.key was lost (a copy of dncs.db alone) is not given a new key in
+/// silence: every stored secret would be unreadable while the pages still show the links made.
+/// `new-key` starts the secrets over, and keeps the users, their settings and the key it replaces.
+#[test]
+fn a_lost_key_is_refused_until_new_key_starts_the_secrets_over() {
+    let (dir, ini) = install_without_office();
+    let data = dir.path().join("data");
+    let store = dncs::store::open_data_folder(&data).expect("data folder");
+    let now = chrono::Utc::now();
+    store
+        .upsert_user(7, "takahashi", "高橋 健太", now)
+        .expect("user");
+    store
+        .set_cybozu_password(7, "takahashi-pw", now)
+        .expect("password");
+    store
+        .set_target_and_calendar(7, dncs::store::Target::Google, "team@example.com", now)
+        .expect("calendar");
+    store.close().expect("close");
+    let key = data.join(dncs::store::KEY_FILE);
+    std::fs::remove_file(&key).expect("lose the key");
+
+    for command in [&["run"][..], &["check"]] {
+        let output = dncs_sync(&ini, command);
+        assert!(!output.status.success(), "{command:?} ran without the key");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            stderr.contains("secret key file is missing") && stderr.contains("dncs-sync new-key"),
+            "{command:?}: {stderr}"
+        );
+        assert!(!key.exists(), "{command:?} made a new key");
+    }
+    assert!(
+        dncs::store::open_data_folder(&data).is_err(),
+        "nor does the CGI"
+    );
+
+    // Without a terminal to confirm on, new-key wants --yes.
+    let output = dncs_sync(&ini, &["new-key"]);
+    assert!(!output.status.success());
+    assert!(!key.exists());
+    let output = dncs_sync(&ini, &["new-key", "--yes"]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(stdout.contains("1 user(s)"), "{stdout}");
+    assert!(key.exists());
+    let store = dncs::store::open_data_folder(&data).expect("opens with the new key");
+    assert_eq!(store.cybozu_password(7).expect("read"), None);
+    let user = store.user_by_id(7).expect("read").expect("the user stays");
+    assert_eq!(user.calendar_id, "team@example.com");
+    store.close().expect("close");
+
+    // A key that is there but wrong is reported by check, and new-key keeps it aside.
+    let store = dncs::store::open_data_folder(&data).expect("data folder");
+    store
+        .set_cybozu_password(7, "takahashi-pw", now)
+        .expect("password");
+    store.close().expect("close");
+    std::fs::remove_file(&key).expect("remove");
+    dncs::secret::SecretKey::load_or_create(&key).expect("another key");
+    let wrong_key = std::fs::read(&key).expect("key");
+    let output = dncs_sync(&ini, &["check"]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        stdout.contains("1 stored password(s) or token(s) cannot be opened"),
+        "{stdout}"
+    );
+    let output = dncs_sync(&ini, &["new-key", "--yes"]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}");
+    let kept: Vec<PathBuf> = std::fs::read_dir(&data)
+        .expect("data")
+        .flatten()
+        .map(|entry| entry.path())
+        .filter(|path| {
+            path.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with("secret.key.replaced-"))
+        })
+        .collect();
+    assert_eq!(kept.len(), 1, "{stdout}");
+    assert_eq!(std::fs::read(&kept[0]).expect("kept"), wrong_key);
+    assert!(stdout.contains("kept as"), "{stdout}");
+}

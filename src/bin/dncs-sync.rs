@@ -22,7 +22,11 @@ const USAGE: &str = "usage: dncs-sync COMMAND
                    refresh token, calendar id, flow (oob|relay|direct) and optionally the Cybozu
                    password; users not known yet get their link at their first login
   admin-password   set the password of the administrator's screens; it is read from standard
-                   input (one line), e.g.  echo 'new password' | dncs-sync admin-password";
+                   input (one line), e.g.  echo 'new password' | dncs-sync admin-password
+  new-key          when data/secret.key is lost for good: remove the stored passwords and
+                   Google links and make a new key (users then log in again, press 認証 again
+                   and enter their CalDAV password again; settings and sync information stay);
+                   asks for confirmation, or pass --yes";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -41,6 +45,8 @@ fn main() -> ExitCode {
             }
         },
         ["admin-password"] => admin_password(),
+        ["new-key"] => new_key(false),
+        ["new-key", "--yes"] => new_key(true),
         ["import-legacy", file] => import_legacy(std::path::Path::new(file)),
         ["-h" | "--help"] => {
             println!("{USAGE}");
@@ -111,6 +117,17 @@ fn check() -> anyhow::Result<()> {
         users.len(),
         if users.len() == 1 { "user" } else { "users" }
     );
+    let unopenable = store
+        .unopenable_secrets()
+        .context("reading the stored secrets")?;
+    if unopenable > 0 {
+        println!(
+            "  warning: {unopenable} stored password(s) or token(s) cannot be opened with {}: \
+             it is not the key they were sealed with. Restore the right key from a backup, or \
+             run dncs-sync new-key to start the secrets over",
+            config.data_dir.join(dncs::store::KEY_FILE).display()
+        );
+    }
     let admin = store.setting(SETTING_ADMIN_PASSWORD_HASH)?.is_some();
     println!(
         "administrator password: {}",
@@ -149,6 +166,55 @@ fn admin_password() -> anyhow::Result<()> {
         .delete_admin_sessions()
         .context("ending the administrator's sessions")?;
     println!("The administrator password is set.");
+    Ok(())
+}
+
+fn new_key(confirmed: bool) -> anyhow::Result<()> {
+    let config = load_config()?;
+    if !confirmed {
+        let stdin = std::io::stdin();
+        if !stdin.is_terminal() {
+            return Err(anyhow!(
+                "new-key removes every stored password and Google link; run it on a terminal \
+                 to confirm, or pass --yes"
+            ));
+        }
+        print!(
+            "This removes every stored password and Google link in {}; users must log in and \
+             press 認証 again. Type yes to go on: ",
+            config.data_dir.display()
+        );
+        std::io::stdout().flush()?;
+        let mut line = String::new();
+        stdin.lock().read_line(&mut line)?;
+        if line.trim() != "yes" {
+            println!("Nothing was changed.");
+            return Ok(());
+        }
+    }
+    let (forgotten, kept) =
+        dncs::store::replace_data_folder_key(&config.data_dir, dncs::clock::now())
+            .map_err(|e| anyhow!(e))?;
+    log::warn!(
+        "dncs-sync new-key: the stored secrets of {} user(s) were removed and a new key made",
+        forgotten.users
+    );
+    println!(
+        "A new secret key is in place. The stored secrets of {} user(s) were removed: they \
+         log in again (which stores their Cybozu password), press 認証 again for Google, and \
+         enter their CalDAV password again.",
+        forgotten.users
+    );
+    if forgotten.legacy_links > 0 {
+        println!(
+            "{} imported link(s) waiting for a first login were removed: run dncs-sync \
+             import-legacy again with the earlier installation's file.",
+            forgotten.legacy_links
+        );
+    }
+    if let Some(kept) = kept {
+        println!("The key file it replaces is kept as {}.", kept.display());
+    }
     Ok(())
 }
 
@@ -202,6 +268,29 @@ fn import_legacy(file: &std::path::Path) -> anyhow::Result<()> {
     }
 }
 
+/// Logs `dncs.ini`'s warnings (an unknown key, an ignored line) when they differ from the last
+/// ones logged; printed too on a terminal (not under cron, which would mail them every minute).
+fn log_new_ini_warnings(config: &Config) {
+    if std::io::stderr().is_terminal() {
+        for warning in &config.warnings {
+            eprintln!("dncs-sync: dncs.ini: {warning}");
+        }
+    }
+    let Ok(store) = open(config) else {
+        // The run itself reports a data folder that does not open.
+        return;
+    };
+    match store.ini_warnings_are_new(&config.warnings) {
+        Ok(true) => {
+            for warning in &config.warnings {
+                log::warn!("{}: {warning}", config.ini_path.display());
+            }
+        }
+        Ok(false) => {}
+        Err(e) => log::warn!("remembering the dncs.ini warnings: {e}"),
+    }
+}
+
 fn parse_run(args: &[&str]) -> Option<dncs::sync::run::RunOptions> {
     let mut options = dncs::sync::run::RunOptions::default();
     let mut rest = args.iter();
@@ -220,6 +309,7 @@ fn run(options: &dncs::sync::run::RunOptions) -> anyhow::Result<()> {
     if let Err(e) = dncs::logfile::init(&config.data_dir, config.log_level, dncs::clock::now()) {
         eprintln!("dncs-sync: the log file cannot be written: {e}");
     }
+    log_new_ini_warnings(&config);
     let terminal = std::io::stderr().is_terminal();
     // A progress line on a terminal; nothing under cron.
     let progress = move |done: usize, total: usize, errors: usize| {

@@ -19,8 +19,15 @@ fn main() -> ExitCode {
             DEFAULT_BODY_LIMIT,
         );
         let config = Config::locate_and_load();
-        if let Err(error) = &config {
-            eprintln!("dncs: {error}");
+        match &config {
+            // What goes wrong behind a page (Cybozu Office not answering, a pass that cannot be
+            // started) is logged with the scheduled runs: IIS keeps no CGI's stderr.
+            Ok(config) => dncs::logfile::init_on_first_record(
+                &config.data_dir,
+                config.log_level,
+                dncs::clock::now(),
+            ),
+            Err(error) => eprintln!("dncs: {error}"),
         }
         web::handle(config, request)
     })

@@ -8,7 +8,7 @@ use rusqlite::{params, OptionalExtension};
 
 use super::{read_time, unix, Provenance, Result, Store};
 
-const SEALED_TOKEN: &str = "legacy_refresh_token";
+pub(super) const SEALED_TOKEN: &str = "legacy_refresh_token";
 
 /// An imported link waiting for its user.
 #[derive(Clone, PartialEq, Eq)]

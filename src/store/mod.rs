@@ -77,6 +77,7 @@ mod mappings;
 mod oauth_flows;
 mod owner;
 mod schema;
+mod secrets;
 mod sessions;
 mod settings;
 mod sync_requests;
@@ -90,6 +91,7 @@ pub use mappings::Mapping;
 pub use oauth_flows::OAuthFlow;
 pub use owner::{check_data_folder_owner, ForeignOwner};
 pub use schema::SCHEMA_VERSION;
+pub use secrets::ForgottenSecrets;
 pub use sessions::{NewSession, Session};
 pub use settings::{
     SETTING_ADMIN_PASSWORD_HASH, SETTING_INSTALL_ID, SETTING_LAST_SCHEDULED_RUN,
@@ -152,12 +154,78 @@ pub const KEY_FILE: &str = "secret.key";
 
 /// Opens a data folder's database with the folder's key, creating both when missing; the
 /// message names the file that failed.
+///
+/// A key file is created only beside a database that holds no secrets yet. A missing key next
+/// to sealed passwords and tokens was lost (a partial restore, a copy of `dncs.db` alone): a new
+/// one could open none of them, while every page would still show the links as made, so the
+/// administrator is told to restore it, or to start the secrets over with `dncs-sync new-key`.
 pub fn open_data_folder(data_dir: &Path) -> std::result::Result<Store, String> {
     let key_path = data_dir.join(KEY_FILE);
-    let key =
-        SecretKey::load_or_create(&key_path).map_err(|e| format!("{}: {e}", key_path.display()))?;
     let db_path = data_dir.join(DATABASE_FILE);
-    Store::open(&db_path, key).map_err(|e| format!("{}: {e}", db_path.display()))
+    let opened =
+        |key| Store::open(&db_path, key).map_err(|e| format!("{}: {e}", db_path.display()));
+    let key_error = |e: SecretError| format!("{}: {e}", key_path.display());
+    if !key_path.exists() && db_path.exists() {
+        let store = opened(SecretKey::generate().map_err(key_error)?)?;
+        if store
+            .holds_secrets()
+            .map_err(|e| format!("{}: {e}", db_path.display()))?
+        {
+            return Err(format!(
+                "{}: {}",
+                key_path.display(),
+                MissingKey {
+                    database: db_path.clone()
+                }
+            ));
+        }
+    }
+    opened(SecretKey::load_or_create(&key_path).map_err(key_error)?)
+}
+
+/// The message of a key file missing beside sealed secrets.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "the secret key file is missing, but {database} holds passwords and Google links sealed with \
+     it. Restore secret.key from the backup of the data folder it came with. If it is lost for \
+     good, run `dncs-sync new-key` (as the web server's account): it removes the stored secrets \
+     and makes a new key; users then log in again, press 認証 again and enter their CalDAV \
+     password again, and keep their settings and sync information"
+)]
+struct MissingKey {
+    database: PathBuf,
+}
+
+/// Starts the stored secrets over when the key they were sealed with is lost (`dncs-sync
+/// new-key`): removes every sealed value, then puts a new key file in place; an existing key
+/// file is kept beside it as `secret.key.replaced-YYYYMMDDHHMMSS`. The secrets go first: a
+/// failure between the steps leaves a database without secrets, for which any key will do.
+pub fn replace_data_folder_key(
+    data_dir: &Path,
+    now: DateTime<Utc>,
+) -> std::result::Result<(ForgottenSecrets, Option<PathBuf>), String> {
+    let key_path = data_dir.join(KEY_FILE);
+    let db_path = data_dir.join(DATABASE_FILE);
+    let throwaway = SecretKey::generate().map_err(|e| e.to_string())?;
+    let store =
+        Store::open(&db_path, throwaway).map_err(|e| format!("{}: {e}", db_path.display()))?;
+    let forgotten = store
+        .forget_secrets(now)
+        .map_err(|e| format!("{}: {e}", db_path.display()))?;
+    drop(store);
+    let kept = if key_path.exists() {
+        let aside = data_dir.join(format!(
+            "{KEY_FILE}.replaced-{}",
+            now.format("%Y%m%d%H%M%S")
+        ));
+        std::fs::rename(&key_path, &aside)
+            .map_err(|e| format!("cannot move {} aside: {e}", key_path.display()))?;
+        Some(aside)
+    } else {
+        None
+    };
+    SecretKey::load_or_create(&key_path).map_err(|e| format!("{}: {e}", key_path.display()))?;
+    Ok((forgotten, kept))
 }
 
 /// What a transaction body can fail with: SQLite errors get their context from the transaction
@@ -289,6 +357,12 @@ impl Store {
     }
 
     /// A private database in memory (tests and throwaway tools).
+    /// The same database under another key, as a process with another key file sees it.
+    #[cfg(test)]
+    pub(crate) fn with_key_for_tests(self, key: SecretKey) -> Store {
+        Store { key, ..self }
+    }
+
     pub fn open_in_memory(key: SecretKey) -> Result<Store> {
         let conn = Connection::open_in_memory().doing("opening an in-memory database")?;
         Store::configure(conn, key, false)

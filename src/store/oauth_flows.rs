@@ -8,7 +8,7 @@ use rusqlite::{params, OptionalExtension};
 use super::sessions::{new_token, token_hash};
 use super::{read_time, unix, user_must_exist, Failure, Result, Store, StoreError, UserId};
 
-const SEALED_VERIFIER: &str = "pkce_verifier";
+pub(super) const SEALED_VERIFIER: &str = "pkce_verifier";
 
 /// An authorization waiting for Google's callback.
 #[derive(Clone, PartialEq, Eq)]

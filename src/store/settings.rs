@@ -16,6 +16,9 @@ pub const SETTING_OAUTH_STATE_KEY: &str = "oauth_state_key";
 /// administrator's screen tells from it whether cron or the Task Scheduler runs it at all.
 pub const SETTING_LAST_SCHEDULED_RUN: &str = "last_scheduled_run";
 
+/// The `dncs.ini` warnings last written to the log, one per line.
+const SETTING_LOGGED_INI_WARNINGS: &str = "logged_ini_warnings";
+
 const SEALED_SETTING: &str = "setting";
 
 fn read_setting(db: &Connection, key: &str) -> rusqlite::Result<Option<String>> {
@@ -38,6 +41,25 @@ impl Store {
                 params![key, value],
             )?;
             Ok(())
+        })
+    }
+
+    /// Whether `warnings` (of `dncs.ini`) differ from those last reported, remembering them:
+    /// the scheduled run logs them when they change, not once a minute for as long as the
+    /// mistyped line stays.
+    pub fn ini_warnings_are_new(&self, warnings: &[String]) -> Result<bool> {
+        let text = warnings.join("\n");
+        self.write("remembering the dncs.ini warnings", |tx| {
+            let last = read_setting(tx, SETTING_LOGGED_INI_WARNINGS)?.unwrap_or_default();
+            if last == text {
+                return Ok(false);
+            }
+            tx.execute(
+                "INSERT INTO settings (key, value) VALUES (?1, ?2)
+                 ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                params![SETTING_LOGGED_INI_WARNINGS, text],
+            )?;
+            Ok(!warnings.is_empty())
         })
     }
 
@@ -95,6 +117,23 @@ mod tests {
     use crate::store::tests::memory_store;
 
     use super::*;
+
+    #[test]
+    fn ini_warnings_are_new_once_and_again_when_they_change() {
+        let store = crate::store::tests::memory_store();
+        let warnings = vec!["line 3: unknown key SYNC_INTRVAL".to_string()];
+        assert!(!store.ini_warnings_are_new(&[]).unwrap(), "none to report");
+        assert!(store.ini_warnings_are_new(&warnings).unwrap());
+        assert!(
+            !store.ini_warnings_are_new(&warnings).unwrap(),
+            "already logged"
+        );
+        assert!(
+            !store.ini_warnings_are_new(&[]).unwrap(),
+            "mended: nothing to log"
+        );
+        assert!(store.ini_warnings_are_new(&warnings).unwrap(), "back again");
+    }
 
     #[test]
     fn plain_settings() {

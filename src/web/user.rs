@@ -264,10 +264,7 @@ fn save_settings(app: &mut App<'_>, user: User) -> Response {
                 .calendar_name
                 .and_then(|name| app.session_tag(&name).map(|tag| (name, tag)))
             {
-                url.push_str(&format!(
-                    "&calendar={}&tag={tag}",
-                    percent_encode(&name)
-                ));
+                url.push_str(&format!("&calendar={}&tag={tag}", percent_encode(&name)));
             }
             Response::redirect(&url)
         }
@@ -350,9 +347,9 @@ fn apply_settings_form(app: &mut App<'_>, user: User) -> Result<Saved, Response>
             .store
             .set_target_and_calendar(id, target, &calendar_id, app.now)?;
         let password = (!caldav_password.is_empty()).then_some(caldav_password);
-        dropped |= app
-            .store
-            .set_caldav_account(id, &caldav_url, &caldav_user, password, app.now)?;
+        dropped |=
+            app.store
+                .set_caldav_account(id, &caldav_url, &caldav_user, password, app.now)?;
         // 停止 is always allowed; a disabled user keeps 停止 whatever the form says.
         app.store
             .set_sync_on(id, wants_sync && user.enabled, app.now)?;
