@@ -42,6 +42,34 @@ fn cgi_good_request_answers_200() {
 }
 
 #[test]
+fn cgi_head_answers_the_head_without_the_body() {
+    let install = install("");
+    let answer = run_cgi(&install.ini, &[("REQUEST_METHOD", "HEAD")], b"");
+    assert_eq!(answer.status_line, "Status: 200 OK");
+    assert!(answer.body.is_empty(), "{}", answer.body);
+    let length: usize = answer
+        .header("Content-Length")
+        .and_then(|n| n.parse().ok())
+        .expect("the length of the GET's body");
+    assert!(length > 0);
+}
+
+#[test]
+fn cgi_a_broken_line_in_dncs_ini_is_named_without_its_password() {
+    let no_equals = install("LANG=ja\nPROXY http://admin:S3cret@proxy:8080\n");
+    let answer = run_cgi(&no_equals.ini, &[], b"");
+    assert_eq!(answer.status(), 500);
+    assert!(answer.body.contains("line 2"), "{}", answer.body);
+    assert!(answer.body.contains("PROXY"), "{}", answer.body);
+    assert!(!answer.body.contains("S3cret"), "{}", answer.body);
+    let no_scheme = install("PROXY=admin:S3cret@proxy:8080\n");
+    let answer = run_cgi(&no_scheme.ini, &[], b"");
+    assert_eq!(answer.status(), 500, "{}", answer.body);
+    assert!(answer.body.contains("PROXY"), "{}", answer.body);
+    assert!(!answer.body.contains("S3cret"), "{}", answer.body);
+}
+
+#[test]
 fn cgi_broken_ini_answers_500_naming_line_and_key() {
     let install = install("; dncs.ini\nLANG=ja\nSYNC_THREADS=many\n");
     let answer = run_cgi(&install.ini, &[], b"");

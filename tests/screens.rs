@@ -869,6 +869,46 @@ fn screens_history_is_newest_first_in_pages_of_20() {
 // ---------------------------------------------------------------- the administrator
 
 #[test]
+fn screens_the_administrator_and_a_visitor_are_told_why_a_user_page_is_closed() {
+    let site = Site::new();
+    site.set_admin_password(ADMIN_PASSWORD);
+    let mut admin = site.admin();
+    let token = csrf(&admin.get("page=admin"));
+    for page in [
+        admin.get("page=settings"),
+        admin.get("page=history"),
+        admin.post("page=google_auth", &[("csrf", &token)]),
+        admin.post("page=sync_now", &[("csrf", &token)]),
+    ] {
+        assert_eq!(page.status(), 403, "{}", page.body);
+        assert!(
+            page.body.contains("管理者としてログインしています。"),
+            "{}",
+            page.body
+        );
+        assert!(
+            !page.body.contains("一定時間操作がなかったため"),
+            "{}",
+            page.body
+        );
+    }
+    // Someone who never logged in is asked to, not told a session ran out.
+    let mut visitor = site.browser();
+    for page in [
+        visitor.get("page=settings"),
+        visitor.post("page=google_auth", &[]),
+    ] {
+        assert_eq!(page.status(), 401, "{}", page.body);
+        assert!(page.body.contains("name=\"password\""), "{}", page.body);
+        assert!(
+            !page.body.contains("一定時間操作がなかったため"),
+            "{}",
+            page.body
+        );
+    }
+}
+
+#[test]
 fn screens_a_user_cannot_open_admin_pages() {
     let site = Site::new();
     site.user("sato");

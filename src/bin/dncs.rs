@@ -34,10 +34,13 @@ fn main() -> ExitCode {
     .unwrap_or_else(|_| web::internal_error_page());
 
     let mut stdout = io::stdout().lock();
-    match response
-        .write_cgi(&mut stdout)
-        .and_then(|()| stdout.flush())
-    {
+    let is_head = std::env::var_os("REQUEST_METHOD").is_some_and(|method| method == "HEAD");
+    let written = if is_head {
+        response.write_cgi_head(&mut stdout)
+    } else {
+        response.write_cgi(&mut stdout)
+    };
+    match written.and_then(|()| stdout.flush()) {
         Ok(()) => ExitCode::SUCCESS,
         // The client went away; nothing is left to tell it.
         Err(_) => ExitCode::FAILURE,

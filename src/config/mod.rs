@@ -19,7 +19,8 @@ use log::LevelFilter;
 
 use raw::{LineWarning, RawEntry};
 pub use value::{
-    mask_url_password, AuthMode, CallbackScheme, Conflict, Lang, Proxy, ProxyScheme, MASK,
+    mask_password_loosely, mask_url_password, AuthMode, CallbackScheme, Conflict, Lang, Proxy,
+    ProxyScheme, MASK,
 };
 use value::{
     parse_base_url, parse_bool, parse_http_url, parse_log_level, parse_proxy, parse_time_of_day,
@@ -83,10 +84,11 @@ pub enum ConfigError {
     #[error("{}: neither UTF-8 nor Shift_JIS text; save it as UTF-8", path.display())]
     Encoding { path: PathBuf },
 
-    #[error("{} line {line}: expected KEY=VALUE, found \"{text}\"", path.display())]
+    #[error("{} line {line}: expected KEY=VALUE; the line begins with \"{text}\"", path.display())]
     Syntax {
         path: PathBuf,
         line: usize,
+        /// The line's first word only: the rest may be a password.
         text: String,
     },
 
@@ -384,7 +386,7 @@ impl Reader<'_> {
                     line: entry.line,
                     key: entry.key.clone(),
                     // A bad PROXY or URL may still carry a real password.
-                    value: mask_url_password(&entry.value),
+                    value: mask_password_loosely(&entry.value),
                     reason,
                 })
             })

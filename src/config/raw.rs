@@ -71,7 +71,7 @@ pub(crate) fn parse_lines(text: &str, path: &Path) -> Result<Vec<RawEntry>, Conf
         let syntax_error = || ConfigError::Syntax {
             path: path.to_path_buf(),
             line: line_number,
-            text: line.to_owned(),
+            text: first_word(line).to_owned(),
         };
         let (key, value) = line.split_once('=').ok_or_else(syntax_error)?;
         let key = key.trim();
@@ -86,6 +86,20 @@ pub(crate) fn parse_lines(text: &str, path: &Path) -> Result<Vec<RawEntry>, Conf
         });
     }
     Ok(entries)
+}
+
+/// The start of a line that is not `KEY=VALUE`, up to a blank, `:` or `=`: it names the key
+/// meant, while the rest may be a password (`PROXY http://user:pw@proxy`) that an error page,
+/// shown to anyone who opens the CGI, must not repeat.
+fn first_word(line: &str) -> &str {
+    let end = line
+        .find(|c: char| c.is_whitespace() || c == ':' || c == '=')
+        .unwrap_or(line.len());
+    let word = &line[..end];
+    match word.char_indices().nth(40) {
+        Some((cut, _)) => &word[..cut],
+        None => word,
+    }
 }
 
 /// Removes one pair of surrounding double quotes. Nothing inside is escaped: `C:\dncs\data` must
@@ -253,14 +267,33 @@ mod tests {
         match &error {
             ConfigError::Syntax { line, text, .. } => {
                 assert_eq!(*line, 3);
-                assert_eq!(text, "SYNC_THREADS 8");
+                assert_eq!(text, "SYNC_THREADS");
             }
             other => panic!("unexpected {other:?}"),
         }
         assert_eq!(
             error.to_string(),
-            "/srv/dncs/bin/dncs.ini line 3: expected KEY=VALUE, found \"SYNC_THREADS 8\""
+            "/srv/dncs/bin/dncs.ini line 3: expected KEY=VALUE; the line begins with \"SYNC_THREADS\""
         );
+    }
+
+    #[test]
+    fn a_syntax_error_does_not_repeat_what_may_be_a_password() {
+        for (line, shown) in [
+            ("PROXY http://admin:S3cret@proxy:8080", "PROXY"),
+            (
+                "GOOGLE_CLIENT_SECRET: GOCSPX-abcdef",
+                "GOOGLE_CLIENT_SECRET",
+            ),
+            ("S3cretAlone", "S3cretAlone"),
+        ] {
+            let error = parse_lines(line, path()).expect_err("no =");
+            let message = error.to_string();
+            assert!(message.contains(&format!("\"{shown}\"")), "{message}");
+            for secret in ["S3cret@", "GOCSPX"] {
+                assert!(!message.contains(secret), "{message}");
+            }
+        }
     }
 
     #[test]

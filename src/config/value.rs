@@ -162,6 +162,23 @@ pub fn mask_url_password(url: &str) -> String {
     }
 }
 
+/// For a value that failed to parse, where [`mask_url_password`] cannot tell the parts apart
+/// (`admin:pw@proxy:8080` without a scheme, a password holding `/`): whatever lies between the
+/// first `:` after any `scheme://` and the last `@` is taken for a password and masked.
+pub fn mask_password_loosely(text: &str) -> String {
+    let (scheme, rest) = match text.split_once("://") {
+        Some((scheme, rest)) => (&text[..scheme.len() + 3], rest),
+        None => ("", text),
+    };
+    let Some(at) = rest.rfind('@') else {
+        return text.to_owned();
+    };
+    match rest[..at].split_once(':') {
+        Some((user, _password)) => format!("{scheme}{user}:{MASK}{}", &rest[at..]),
+        None => text.to_owned(),
+    }
+}
+
 pub(crate) fn parse_bool(text: &str) -> Result<bool, String> {
     match text.to_ascii_lowercase().as_str() {
         "true" | "yes" | "on" | "1" => Ok(true),
@@ -450,6 +467,25 @@ mod tests {
             "http://proxy:8080/path",
         ] {
             assert!(parse_proxy(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn loose_masking_hides_passwords_of_values_that_do_not_parse() {
+        for (text, masked) in [
+            ("admin:S3cretPass@proxy:8080", "admin:********@proxy:8080"),
+            (
+                "http://admin:S3cret/x@proxy:8080",
+                "http://admin:********@proxy:8080",
+            ),
+            (
+                "http://u:secret@proxy:bad/x",
+                "http://u:********@proxy:bad/x",
+            ),
+            ("proxy:8080", "proxy:8080"),
+            ("http://user@proxy", "http://user@proxy"),
+        ] {
+            assert_eq!(mask_password_loosely(text), masked, "{text}");
         }
     }
 

@@ -59,7 +59,7 @@ impl RequestError {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Method {
     Get,
-    /// Answered like GET; the web server drops the body.
+    /// Answered like GET, without the body (see [`Response::write_cgi_head`]).
     Head,
     Post,
     Other(String),
@@ -464,6 +464,16 @@ impl Response {
     /// body. Lines end in CRLF on every platform. CR, LF and other control characters are removed from
     /// header values, so that no value can start a header or a body of its own (response splitting).
     pub fn write_cgi(&self, out: &mut dyn Write) -> io::Result<()> {
+        self.write_cgi_answer(out, true)
+    }
+
+    /// The answer to a HEAD request: the same head, the GET's length, no body (RFC 3875 §4.3.2:
+    /// the script must not send one).
+    pub fn write_cgi_head(&self, out: &mut dyn Write) -> io::Result<()> {
+        self.write_cgi_answer(out, false)
+    }
+
+    fn write_cgi_answer(&self, out: &mut dyn Write, with_body: bool) -> io::Result<()> {
         let mut head = format!("Status: {} {}\r\n", self.status, reason_phrase(self.status));
         for (name, value) in &self.headers {
             let name: String = name.chars().filter(|&c| is_token_char(c)).collect();
@@ -479,7 +489,9 @@ impl Response {
         }
         head.push_str(&format!("Content-Length: {}\r\n\r\n", self.body.len()));
         out.write_all(head.as_bytes())?;
-        out.write_all(&self.body)?;
+        if with_body {
+            out.write_all(&self.body)?;
+        }
         out.flush()
     }
 }
@@ -870,6 +882,15 @@ mod tests {
              \r\n\
              <p>はい</p>"
         );
+    }
+
+    #[test]
+    fn a_head_answer_has_the_length_of_the_body_it_leaves_out() {
+        let response = Response::html(200, "<p>はい</p>");
+        let mut out = Vec::new();
+        response.write_cgi_head(&mut out).expect("write");
+        let text = String::from_utf8(out).expect("utf-8");
+        assert!(text.ends_with("Content-Length: 13\r\n\r\n"), "{text}");
     }
 
     #[test]

@@ -33,7 +33,7 @@ fn state_key(app: &App<'_>) -> Result<Vec<u8>, Response> {
 /// `?page=google_auth` (POST from 同期設定): sends the browser to Google.
 pub fn authorize(app: &mut App<'_>) -> Response {
     let (Some(user_id), Some(active)) = (app.user_id(), app.session.as_ref()) else {
-        return super::user::login_form(app, 401, "", &app.t("session.expired"), "");
+        return super::user::not_a_user(app);
     };
     let token = active.token.clone();
     if !app.is_post() || !app.csrf_ok() {

@@ -171,6 +171,7 @@ const CATALOG: &[(&str, &str, &str)] = &[
     ("sync_on.on", "同期", "On"),
     ("target.caldav", "CalDAV", "CalDAV"),
     ("target.google", "Googleカレンダー", "Google Calendar"),
+    ("user.only", "管理者としてログインしています。利用者の画面は、ログアウトしてから利用者としてログインすると開けます。", "You are logged in as the administrator. Log out and log in as a user to open the user's screens."),
     ("users.disable", "選択したユーザーを無効にする", "Disable selected"),
     ("users.disabled", "無効", "Disabled"),
     ("users.enable", "選択したユーザーを有効にする", "Enable selected"),

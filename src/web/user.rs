@@ -198,15 +198,25 @@ pub fn logout(app: &mut App<'_>) -> Response {
         .unwrap_or_else(|e| app.store_failure(&e))
 }
 
+/// The page for a visitor without a user session who opens a user's page: the administrator is
+/// told the screen is a user's; anyone else gets the login form, saying why only when their
+/// session did run out.
+pub(super) fn not_a_user(app: &App<'_>) -> Response {
+    if app.is_admin() {
+        return app.message(403, "nav.settings", &app.t("user.only"));
+    }
+    let notice = if app.session_expired {
+        app.t("session.expired")
+    } else {
+        String::new()
+    };
+    login_form(app, 401, "", &notice, "")
+}
+
 /// The logged-in user, or the page that sends a visitor to log in.
 fn current_user(app: &mut App<'_>) -> Result<User, Response> {
     let Some(user_id) = app.user_id() else {
-        let notice = if app.session_expired {
-            app.t("session.expired")
-        } else {
-            String::new()
-        };
-        return Err(login_form(app, 401, "", &notice, ""));
+        return Err(not_a_user(app));
     };
     match app.store.user_by_id(user_id) {
         Ok(Some(user)) => {
