@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 
-use crate::sim::Server;
+use crate::sim::{Reply, Server};
 
 /// Largest request body relayed to the CGI; the CGI applies its own, smaller limit.
 const MAX_BODY_BYTES: u64 = 8 * 1024 * 1024;
@@ -33,7 +33,9 @@ impl CgiServer {
     pub fn start(address: &str, settings: CgiSettings) -> std::io::Result<Self> {
         let script_name = settings.script_name.clone();
         let settings = Arc::new(settings);
-        let server = Server::start(address, 4, move |request| relay(&settings, request))?;
+        let server = Server::start("dncs-dev", address, 4, move |request| {
+            relay(&settings, request)
+        })?;
         Ok(Self {
             server,
             script_name,
@@ -50,20 +52,15 @@ impl CgiServer {
     }
 }
 
-fn relay(settings: &CgiSettings, mut request: tiny_http::Request) {
-    let response = match run_cgi(settings, &mut request) {
+fn relay(settings: &CgiSettings, request: &mut tiny_http::Request) -> Reply {
+    match run_cgi(settings, request) {
         Ok(response) => response,
         Err(message) => {
             log::warn!("dncs-dev: {message}");
             text_response(502, &format!("dncs-dev: the CGI failed: {message}\n"))
         }
-    };
-    if let Err(e) = request.respond(response) {
-        log::debug!("dncs-dev: could not send a reply: {e}");
     }
 }
-
-type Reply = tiny_http::Response<std::io::Cursor<Vec<u8>>>;
 
 fn run_cgi(settings: &CgiSettings, request: &mut tiny_http::Request) -> Result<Reply, String> {
     let url = request.url().to_string();

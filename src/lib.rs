@@ -14,6 +14,7 @@ pub mod ical;
 pub mod legacy;
 pub mod license;
 pub mod logfile;
+pub mod panics;
 pub mod password;
 pub mod secret;
 pub mod sim;

@@ -103,6 +103,10 @@ pub enum PassError {
     Remote(#[from] RemoteError),
     #[error("{0}")]
     Store(#[from] StoreError),
+    /// A bug stopped the pass: a panic, caught by the run so that the other users still sync.
+    /// The panic's message, when it had one.
+    #[error("the pass panicked: {0}")]
+    Panicked(String),
 }
 
 impl PassError {
@@ -123,6 +127,7 @@ impl PassError {
             }
             Self::Remote(e) => format!("カレンダーとの通信に失敗したため、この同期を中断しました（{e}）"),
             Self::Store(e) => format!("データベースの処理に失敗しました（{e}）"),
+            Self::Panicked(detail) => format!("dncs の内部エラーのため、この同期を中断しました。続く場合は管理者に連絡してください（{detail}）"),
         }
     }
 }

@@ -5,6 +5,7 @@
 
 use std::collections::VecDeque;
 use std::fs::File;
+use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Duration, Utc};
@@ -269,6 +270,19 @@ fn sync_user(
     gate: &Arc<Gate>,
     user_id: UserId,
 ) -> UserReport {
+    recorded_pass(store, options, user_id, |user, started| {
+        pass_for(store, config, options, agent, gate, user, started)
+    })
+}
+
+/// Runs `pass` for one user and records it: 同期履歴, the user's last error, the end of the pass.
+/// A panic in `pass` is recorded as its failure like any other.
+fn recorded_pass(
+    store: &Store,
+    options: &RunOptions,
+    user_id: UserId,
+    pass: impl FnOnce(&User, DateTime<Utc>) -> Result<Outcome, PassError>,
+) -> UserReport {
     let started = crate::clock::now();
     // A pass that ends before it began leaves no history row: the log is where it is told.
     let not_begun = |login: String, sentence: String| {
@@ -289,7 +303,7 @@ fn sync_user(
             return not_begun(login, e.to_string());
         }
     }
-    let result = pass_for(store, config, options, agent, gate, &user, started);
+    let result = contained(&login, || pass(&user, started));
     let finished = crate::clock::now();
     if options.dry_run {
         return UserReport {
@@ -320,6 +334,24 @@ fn sync_user(
         login,
         outcome: result.map_err(|e| e.sentence()),
     }
+}
+
+/// `pass`, with a panic in it turned into its error. A bug that odd remote data reaches would
+/// otherwise unwind the run's thread scope: the other users skipped, the daily chores not run,
+/// the pass never finished in the database, and the same panic again at every run.
+fn contained(
+    login: &str,
+    pass: impl FnOnce() -> Result<Outcome, PassError>,
+) -> Result<Outcome, PassError> {
+    // Unwind safety: a write the panic interrupts is a transaction, rolled back as it drops;
+    // what the pass held in memory is dropped with it; the gate's mutex is read ignoring poison.
+    std::panic::catch_unwind(AssertUnwindSafe(pass)).unwrap_or_else(|payload| {
+        let detail = crate::panics::message(&*payload).unwrap_or("a panic without a message");
+        // The panic hook wrote where it happened to stderr, which a pass started from the page
+        // does not keep; the log names the user too.
+        log::error!("the pass of {login} panicked: {detail}");
+        Err(PassError::Panicked(detail.to_string()))
+    })
 }
 
 fn pass_for(
@@ -422,4 +454,72 @@ fn daily_chores(store: &Store, config: &Config, agent: &ureq::Agent, now: DateTi
     let _ = store
         .prune_oauth_flows(now - Duration::minutes(crate::google::oauth::STATE_LIFETIME_MINUTES));
     crate::logfile::prune(&config.data_dir, now, config.log_months);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::secret::SecretKey;
+
+    fn store_with_user(login: &str) -> Store {
+        let store = Store::open_in_memory(SecretKey::generate().expect("OS RNG")).expect("store");
+        store
+            .upsert_user(42, login, "", crate::clock::now())
+            .expect("user");
+        store
+    }
+
+    #[test]
+    fn a_panic_in_a_pass_is_recorded_as_its_failure_and_clears_the_pass() {
+        let store = store_with_user("takahashi");
+        let syncing_during_the_pass = std::cell::Cell::new(None);
+        let report = recorded_pass(&store, &RunOptions::default(), 42, |_, _| {
+            let user = store.user_by_id(42).ok().flatten();
+            syncing_during_the_pass.set(user.and_then(|u| u.syncing_since));
+            let index = 3;
+            panic!("index out of bounds: the len is 0 but the index is {index}")
+        });
+        assert!(syncing_during_the_pass.get().is_some());
+        assert_eq!(report.login, "takahashi");
+        let sentence = report.outcome.expect_err("the pass failed");
+        assert!(sentence.contains("内部エラー"), "{sentence}");
+        assert!(
+            sentence.contains("the len is 0 but the index is 3"),
+            "{sentence}"
+        );
+        let user = store.user_by_id(42).expect("read").expect("user");
+        assert_eq!(user.syncing_since, None);
+        assert!(user.last_pass_at.is_some());
+        assert_eq!(user.last_error.as_deref(), Some(sentence.as_str()));
+        let history = store.history_page(42, 0, 10).expect("history");
+        assert_eq!(history.total, 1);
+        assert_eq!(history.entries[0].errors, [sentence]);
+    }
+
+    #[test]
+    fn a_panic_without_a_message_is_still_recorded() {
+        let store = store_with_user("sato");
+        let report = recorded_pass(&store, &RunOptions::default(), 42, |_, _| {
+            std::panic::panic_any(7_u8)
+        });
+        let sentence = report.outcome.expect_err("the pass failed");
+        assert!(sentence.contains("a panic without a message"), "{sentence}");
+        let user = store.user_by_id(42).expect("read").expect("user");
+        assert_eq!(user.syncing_since, None);
+        assert_eq!(user.last_error.as_deref(), Some(sentence.as_str()));
+    }
+
+    #[test]
+    fn the_pass_after_a_panicking_one_runs_and_clears_the_error() {
+        let store = store_with_user("takahashi");
+        recorded_pass(&store, &RunOptions::default(), 42, |_, _| {
+            panic!("odd data")
+        });
+        let report = recorded_pass(&store, &RunOptions::default(), 42, |_, _| {
+            Ok(Outcome::default())
+        });
+        assert!(report.outcome.is_ok());
+        let user = store.user_by_id(42).expect("read").expect("user");
+        assert_eq!(user.last_error, None);
+    }
 }

@@ -17,7 +17,7 @@ pub use company::{Account, Company};
 use crate::cybozu::model::parse_datetime;
 use crate::cybozu::soap::{self, Service};
 use crate::cybozu::{codes, Fault};
-use crate::sim::Server;
+use crate::sim::{self, Server};
 use crate::xml;
 
 /// Largest request body the simulator reads.
@@ -108,7 +108,9 @@ impl CybozuSim {
             ..Shared::default()
         });
         let handler_shared = shared.clone();
-        let server = Server::start(address, 4, move |request| handle(&handler_shared, request))?;
+        let server = Server::start("cybozu simulator", address, 4, move |request| {
+            handle(&handler_shared, request)
+        })?;
         Ok(Self { shared, server })
     }
 
@@ -172,14 +174,15 @@ struct Answer {
 
 const SOAP_CONTENT_TYPE: &str = "application/soap+xml; charset=utf-8";
 
-fn handle(shared: &Shared, request: tiny_http::Request) {
+fn handle(shared: &Shared, request: &mut tiny_http::Request) -> sim::Reply {
     let now = shared.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
     shared.peak_in_flight.fetch_max(now, Ordering::SeqCst);
-    serve(shared, request);
+    let reply = serve(shared, request);
     shared.in_flight.fetch_sub(1, Ordering::SeqCst);
+    reply
 }
 
-fn serve(shared: &Shared, mut request: tiny_http::Request) {
+fn serve(shared: &Shared, request: &mut tiny_http::Request) -> sim::Reply {
     let mut raw = Vec::new();
     let read = request
         .as_reader()
@@ -210,9 +213,7 @@ fn serve(shared: &Shared, mut request: tiny_http::Request) {
     if let Ok(header) = header {
         response.add_header(header);
     }
-    if let Err(e) = request.respond(response) {
-        log::debug!("cybozu simulator: could not send a reply: {e}");
-    }
+    response
 }
 
 fn page_of(url: &str) -> Option<String> {

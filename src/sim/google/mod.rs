@@ -15,7 +15,7 @@ use std::time::Duration;
 pub use oauth::{pkce_challenge, Consent, DEFAULT_ACCOUNT};
 
 use crate::google::Event;
-use crate::sim::Server;
+use crate::sim::{Reply, Server};
 use calendar::Store;
 use oauth::Auth;
 
@@ -159,7 +159,9 @@ impl GoogleSim {
             journal: Mutex::new(Journal::default()),
         });
         let handler_shared = shared.clone();
-        let server = Server::start(address, 4, move |request| serve(&handler_shared, request))?;
+        let server = Server::start("google simulator", address, 4, move |request| {
+            serve(&handler_shared, request)
+        })?;
         Ok(Self { shared, server })
     }
 
@@ -348,7 +350,7 @@ fn pairs(text: &str) -> Vec<(String, String)> {
         .collect()
 }
 
-fn serve(shared: &Shared, mut request: tiny_http::Request) {
+fn serve(shared: &Shared, request: &mut tiny_http::Request) -> Reply {
     let mut raw = Vec::new();
     let read = request
         .as_reader()
@@ -366,9 +368,7 @@ fn serve(shared: &Shared, mut request: tiny_http::Request) {
     let query = pairs(raw_query);
     let answer = match read {
         Err(e) => Answer::html(400, format!("could not read the request: {e}")),
-        Ok(_) => route(
-            shared, &request, &method, raw_path, &segments, &query, &body,
-        ),
+        Ok(_) => route(shared, request, &method, raw_path, &segments, &query, &body),
     };
     let latency = lock(&shared.quirks).latency;
     if !latency.is_zero() {
@@ -388,10 +388,10 @@ fn serve(shared: &Shared, mut request: tiny_http::Request) {
             });
         }
     }
-    respond(shared, request, answer);
+    reply(shared, answer)
 }
 
-fn respond(shared: &Shared, request: tiny_http::Request, answer: Answer) {
+fn reply(shared: &Shared, answer: Answer) -> Reply {
     let mut response =
         tiny_http::Response::from_string(answer.body).with_status_code(answer.status);
     let mut headers = vec![("Content-Type", answer.content_type.to_string())];
@@ -408,9 +408,7 @@ fn respond(shared: &Shared, request: tiny_http::Request, answer: Answer) {
             response.add_header(h);
         }
     }
-    if let Err(e) = request.respond(response) {
-        log::debug!("google simulator: could not send a reply: {e}");
-    }
+    response
 }
 
 fn route(
