@@ -66,7 +66,36 @@ fn request_error_page(error: &RequestError, lang: Lang) -> Response {
         (_, Lang::Ja) => "不正なリクエストです",
         (_, Lang::En) => "Bad request",
     };
-    error_page(status, title, &error.to_string(), lang)
+    error_page(status, title, &explain_request_error(error, lang), lang)
+}
+
+/// What was wrong with the request, in the screens' language.
+fn explain_request_error(error: &RequestError, lang: Lang) -> String {
+    if lang == Lang::En {
+        return error.to_string();
+    }
+    match error {
+        RequestError::TooLarge { length, limit } => {
+            format!("送信されたデータ（{length} バイト）が上限の {limit} バイトを超えています。")
+        }
+        RequestError::BadLength { value } => {
+            format!("CONTENT_LENGTH がないか、数値ではありません（\"{value}\"）。")
+        }
+        RequestError::UnsupportedType { content_type } => format!(
+            "送信されたデータの形式（{content_type}）は受け付けません。dncs の画面は \
+             application/x-www-form-urlencoded で送信します。"
+        ),
+        RequestError::Truncated { expected, received } => format!(
+            "送信されたデータが途中で終わっています（{expected} バイトのうち {received} バイト）。"
+        ),
+        RequestError::BadHost { host } => {
+            format!("Host ヘッダー「{host}」に、ホスト名に使えない文字が含まれています。")
+        }
+        RequestError::MissingHost => {
+            "リクエストにホスト名がありません（Host ヘッダーも SERVER_NAME もありません）。".into()
+        }
+        RequestError::Io(e) => format!("送信されたデータを読み取れませんでした（{e}）。"),
+    }
 }
 
 fn route(config: &Config, request: &Request) -> Response {
@@ -198,6 +227,19 @@ mod tests {
         let response = handle(config(""), Err(too_large));
         assert_eq!(response.status, 413);
         assert!(body(&response).contains("送信されたデータが大きすぎます"));
+        assert!(
+            body(&response).contains("上限の 1048576 バイトを超えています"),
+            "the detail is in the page's language too: {}",
+            body(&response)
+        );
+        let truncated = || RequestError::Truncated {
+            expected: 26,
+            received: 25,
+        };
+        let response = handle(config(""), Err(truncated()));
+        assert!(body(&response).contains("26 バイトのうち 25 バイト"));
+        let response = handle(config("LANG=en"), Err(truncated()));
+        assert!(body(&response).contains("ended after 25 of 26 bytes"));
         let bad_host = RequestError::BadHost {
             host: "<evil>".into(),
         };
