@@ -799,6 +799,32 @@ fn screens_google_block_shows_the_link_state() {
 
 // ---------------------------------------------------------------- 同期履歴
 
+/// The start of the first pass [`hourly_passes`] records.
+const FIRST_PASS: &str = "2026-11-01T00:00:00Z";
+
+/// `count` passes of `user`, an hour apart from [`FIRST_PASS`], pass `hour` adding `hour` events.
+fn hourly_passes(site: &Site, user: i64, count: i64) {
+    let store = site.store();
+    for hour in 0..count {
+        let started = utc(FIRST_PASS) + Duration::hours(hour);
+        let counts = PassCounts {
+            remote_created: hour as u32,
+            ..PassCounts::default()
+        };
+        store
+            .append_history(user, started, started + Duration::seconds(5), &counts, &[])
+            .expect("history");
+    }
+}
+
+/// The time of pass `hour` of [`hourly_passes`] as 同期履歴 shows it.
+fn pass_time(hour: i64) -> String {
+    (utc(FIRST_PASS) + Duration::hours(hour))
+        .with_timezone(&chrono_tz::Asia::Tokyo)
+        .format("%Y/%m/%d %H:%M")
+        .to_string()
+}
+
 #[test]
 fn screens_history_is_newest_first_in_pages_of_20() {
     let site = Site::new();
@@ -807,30 +833,7 @@ fn screens_history_is_newest_first_in_pages_of_20() {
     assert_eq!(page.status(), 200);
     assert!(page.body.contains("同期履歴はまだありません。"));
 
-    let store = site.store();
-    let first = utc("2026-11-01T00:00:00Z");
-    let shown = |hour: i64| {
-        (first + Duration::hours(hour))
-            .with_timezone(&chrono_tz::Asia::Tokyo)
-            .format("%Y/%m/%d %H:%M")
-            .to_string()
-    };
-    for hour in 0..25 {
-        let started = first + Duration::hours(hour);
-        let counts = PassCounts {
-            remote_created: hour as u32,
-            ..PassCounts::default()
-        };
-        store
-            .append_history(
-                TAKAHASHI,
-                started,
-                started + Duration::seconds(5),
-                &counts,
-                &[],
-            )
-            .expect("history");
-    }
+    hourly_passes(&site, TAKAHASHI, 25);
     let page = browser.get("page=history");
     assert_eq!(page.status(), 200);
     assert!(!page.body.contains("同期履歴はまだありません。"));
@@ -838,12 +841,15 @@ fn screens_history_is_newest_first_in_pages_of_20() {
         .rev()
         .map(|hour| {
             page.body
-                .find(&format!("<td>{}</td>", html(&shown(hour))))
+                .find(&format!("<td>{}</td>", html(&pass_time(hour))))
                 .unwrap_or_else(|| panic!("hour {hour} on the first page"))
         })
         .collect();
     assert!(positions.windows(2).all(|w| w[0] < w[1]), "newest first");
-    assert!(!page.body.contains(&html(&shown(4))), "only 20 on a page");
+    assert!(
+        !page.body.contains(&html(&pass_time(4))),
+        "only 20 on a page"
+    );
     assert!(page.body.contains(&html("追加 24 / 変更 0 / 削除 0")));
     assert!(page.body.contains("page=history&amp;p=1\">古い履歴"));
     assert!(!page.body.contains("新しい履歴"));
@@ -852,18 +858,64 @@ fn screens_history_is_newest_first_in_pages_of_20() {
     assert_eq!(older.status(), 200);
     for hour in 0..5 {
         assert!(
-            older.body.contains(&html(&shown(hour))),
+            older.body.contains(&html(&pass_time(hour))),
             "hour {hour} on page 2"
         );
     }
-    assert!(!older.body.contains(&html(&shown(5))));
+    assert!(!older.body.contains(&html(&pass_time(5))));
     let (four, zero) = (
-        older.body.find(&html(&shown(4))),
-        older.body.find(&html(&shown(0))),
+        older.body.find(&html(&pass_time(4))),
+        older.body.find(&html(&pass_time(0))),
     );
     assert!(four.is_some() && four < zero, "newest first");
     assert!(older.body.contains("page=history&amp;p=0\">新しい履歴"));
     assert!(!older.body.contains("古い履歴"));
+}
+
+#[test]
+fn screens_history_past_the_last_page_shows_the_last_page() {
+    let site = Site::new();
+    let mut browser = site.user("takahashi");
+    hourly_passes(&site, TAKAHASHI, 25);
+    let mut admin = site.admin();
+    // Pages 0 and 1 exist (20 + 5 entries); a link kept from before a prune, or a typed URL,
+    // asks for a later one.
+    let asked = [
+        ("page=history&p=2", "page=history&amp;p=0"),
+        (
+            "page=admin_history&user=1&p=7",
+            "page=admin_history&amp;user=1&amp;p=0",
+        ),
+        (
+            "page=admin_history&user=1&p=4294967295",
+            "page=admin_history&amp;user=1&amp;p=0",
+        ),
+    ];
+    for (query, newer) in asked {
+        let page = match query.starts_with("page=history") {
+            true => browser.get(query),
+            false => admin.get(query),
+        };
+        assert_eq!(page.status(), 200, "{query}: {}", page.body);
+        assert!(
+            !page.body.contains("同期履歴はまだありません。"),
+            "{query}: {}",
+            page.body
+        );
+        for hour in 0..5 {
+            assert!(
+                page.body.contains(&html(&pass_time(hour))),
+                "{query}: the oldest pass {hour} is on the last page"
+            );
+        }
+        assert!(!page.body.contains(&html(&pass_time(5))), "{query}");
+        assert!(
+            page.body.contains(&format!("{newer}\">新しい履歴")),
+            "{query}: the pager of the last page: {}",
+            page.body
+        );
+        assert!(!page.body.contains("古い履歴"), "{query}");
+    }
 }
 
 // ---------------------------------------------------------------- the administrator
@@ -989,6 +1041,111 @@ fn screens_admin_login_needs_the_password_set_by_dncs_sync() {
     assert_eq!(text_after(&page, "id=\"seats\">"), "1 / 無制限");
     // The front page of an administrator is the license page.
     assert_redirect_to(&browser.get(""), "admin");
+}
+
+/// `text` as the page wrote it, minijinja's escaping undone.
+fn unescape_html(text: &str) -> String {
+    text.replace("&#x2f;", "/")
+        .replace("&#x27;", "'")
+        .replace("&quot;", "\"")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&amp;", "&")
+}
+
+#[test]
+fn screens_admin_pages_before_any_password_say_how_to_set_it() {
+    const NOT_SET: &str =
+        "管理者パスワードがまだ設定されていないため、管理者ログインはできません。";
+    let site = Site::new();
+    site.user("takahashi");
+    let mut browser = site.browser();
+    let mut commands = Vec::new();
+    for query in [
+        "page=admin",
+        "page=admin_login",
+        "page=admin_users",
+        "page=admin_history&user=1",
+        "page=admin_ini",
+    ] {
+        let page = browser.get(query);
+        assert_eq!(page.status(), 503, "{query}: {}", page.body);
+        assert!(page.body.contains(NOT_SET), "{query}: {}", page.body);
+        assert!(
+            !page.body.contains("name=\"password\""),
+            "{query}: a login form"
+        );
+        commands.push(unescape_html(text_after(&page, "<code id=\"command\">")));
+    }
+    let command = commands[0].clone();
+    assert!(commands.iter().all(|c| *c == command), "{commands:?}");
+
+    // A login POST in this state gets the same notice, not "wrong password".
+    let answer = browser.post(
+        "page=admin_login",
+        &[("csrf", "anything"), ("password", ADMIN_PASSWORD)],
+    );
+    assert_eq!(answer.status(), 503, "{}", answer.body);
+    assert!(answer.body.contains(NOT_SET), "{}", answer.body);
+    assert!(!answer.body.contains("パスワードが正しくありません"));
+
+    #[cfg(unix)]
+    {
+        // dncs-sync beside the CGI, told where this install's dncs.ini is, as the CGI's account.
+        let sync = PathBuf::from(env!("CARGO_BIN_EXE_dncs-sync"));
+        assert!(
+            command.ends_with(&format!(
+                "env DNCS_INI={} {} admin-password",
+                site.ini.display(),
+                sync.display()
+            )),
+            "{command}"
+        );
+        let id = |flag: &str| {
+            let output = Command::new("id").arg(flag).output().expect("id runs");
+            let text = String::from_utf8_lossy(&output.stdout).trim().to_string();
+            output.status.success().then_some(text)
+        };
+        let account = id("-un").unwrap_or_else(|| format!("'#{}'", id("-u").expect("a uid")));
+        let as_account = format!("sudo -u {account} ");
+        assert!(command.starts_with(&as_account), "{command}");
+
+        // The command works as shown (this test already runs as that account, so without sudo).
+        let mut child = Command::new("sh")
+            .arg("-c")
+            .arg(&command[as_account.len()..])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("sh starts");
+        use std::io::Write as _;
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(format!("{ADMIN_PASSWORD}\n").as_bytes())
+            .expect("password written");
+        let output = child.wait_with_output().expect("the command ends");
+        assert!(
+            output.status.success(),
+            "{command}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        assert_redirect_to(&browser.admin_login(ADMIN_PASSWORD), "admin");
+    }
+
+    let site = Site::with_ini("LANG=en\r\n");
+    let page = site.browser().get("page=admin");
+    assert_eq!(page.status(), 503, "{}", page.body);
+    assert!(
+        page.body.contains(&html(
+            "No administrator password has been set yet, so the administrator cannot log in."
+        )),
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains("admin-password</code>"), "{}", page.body);
 }
 
 #[test]
@@ -1180,6 +1337,115 @@ fn screens_admin_sees_any_users_history() {
     let other = admin.get("page=admin_history&user=1");
     assert!(other.body.contains("同期履歴はまだありません。"));
     assert_eq!(admin.get("page=admin_history&user=99").status(), 404);
+}
+
+#[test]
+fn screens_admin_history_of_an_unknown_or_malformed_user_says_so_and_links_to_users() {
+    struct Words {
+        ini: &'static str,
+        not_found: &'static str,
+        bad_id: &'static str,
+        no_users: &'static str,
+        users: &'static str,
+    }
+    let languages = [
+        Words {
+            ini: "",
+            not_found: "ID 999 のユーザーは見つかりません。",
+            bad_id: "表示するユーザーの指定（user=）が正しくありません。",
+            no_users: "まだユーザーがいません",
+            users: "ユーザー設定",
+        },
+        Words {
+            ini: "LANG=en\r\n",
+            not_found: "There is no user with ID 999.",
+            bad_id: "The user to show (user=) is missing or not a user ID.",
+            no_users: "No users yet",
+            users: "Users",
+        },
+    ];
+    for words in languages {
+        let site = Site::with_ini(words.ini);
+        site.user("takahashi");
+        let mut admin = site.admin();
+        let link_to_users = format!(
+            "<a href=\"{}\">{}</a>",
+            html(&format!("{SCRIPT_NAME}?page=admin_users")),
+            words.users
+        );
+        for (query, status, text) in [
+            ("page=admin_history&user=999", 404, words.not_found),
+            ("page=admin_history&user=abc", 400, words.bad_id),
+            ("page=admin_history&user=", 400, words.bad_id),
+            ("page=admin_history", 400, words.bad_id),
+        ] {
+            let page = admin.get(query);
+            assert_eq!(page.status(), status, "{query}: {}", page.body);
+            assert!(page.body.contains(&html(text)), "{query}: {}", page.body);
+            assert!(
+                !page.body.contains(words.no_users),
+                "{query}: {}",
+                page.body
+            );
+            assert!(page.body.contains(&link_to_users), "{query}: {}", page.body);
+        }
+    }
+}
+
+#[test]
+fn screens_admin_bulk_status_without_users_or_an_action_changes_nothing() {
+    let site = Site::new();
+    site.user("takahashi");
+    site.user("sato");
+    let mut admin = site.admin();
+    let enabled = |id: i64| {
+        site.store()
+            .user_by_id(id)
+            .expect("read")
+            .expect("user")
+            .enabled
+    };
+    const NONE_SELECTED: &str = "ユーザーが選択されていないため、何も変更していません。";
+    const NO_ACTION: &str =
+        "操作（有効にする・無効にする）が指定されていないため、何も変更していません。";
+    let refused: [(&[(&str, &str)], &str); 5] = [
+        (&[("action", "disable")], NONE_SELECTED),
+        (&[("action", "disable"), ("user_999", "1")], NONE_SELECTED),
+        (&[("action", "disable"), ("user_1", "0")], NONE_SELECTED),
+        (&[("user_1", "1"), ("user_2", "1")], NO_ACTION),
+        (&[("action", "delete"), ("user_1", "1")], NO_ACTION),
+    ];
+    for (fields, message) in refused {
+        let answer = admin.submit("page=admin_users", "page=admin_users", fields);
+        assert_eq!(answer.status(), 400, "{fields:?}: {}", answer.body);
+        assert!(
+            answer.body.contains(&html(message)),
+            "{fields:?}: {}",
+            answer.body
+        );
+        assert!(
+            !answer.body.contains("利用ステータスを変更しました。"),
+            "{fields:?}: {}",
+            answer.body
+        );
+        assert!(
+            enabled(TAKAHASHI) && enabled(SATO),
+            "{fields:?} changed a user"
+        );
+    }
+
+    // Enabling users who are enabled changes nothing, and says so.
+    let answer = admin.submit(
+        "page=admin_users",
+        "page=admin_users",
+        &[("action", "enable"), ("user_1", "1")],
+    );
+    assert_eq!(answer.status(), 200, "{}", answer.body);
+    assert_eq!(
+        notice(&answer),
+        "選択したユーザーはすでにその利用ステータスのため、何も変更していません。"
+    );
+    assert!(enabled(TAKAHASHI));
 }
 
 #[test]

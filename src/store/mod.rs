@@ -89,7 +89,7 @@ pub use history::{HistoryEntry, HistoryPage, PassCounts};
 pub use legacy_links::LegacyLink;
 pub use mappings::Mapping;
 pub use oauth_flows::OAuthFlow;
-pub use owner::{check_data_folder_owner, ForeignOwner};
+pub use owner::{check_data_folder_owner, web_server_account, ForeignOwner};
 pub use schema::SCHEMA_VERSION;
 pub use secrets::ForgottenSecrets;
 pub use sessions::{NewSession, Session};

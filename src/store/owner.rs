@@ -51,6 +51,28 @@ pub fn check_data_folder_owner(data_dir: &Path) -> Result<(), ForeignOwner> {
     Ok(())
 }
 
+/// The web server's account, as `sudo -u` takes it: the account this process runs as (the CGI
+/// runs as the web server's account), else the owner of the data folder, which install.sh gives
+/// that account; by name when `/etc/passwd` has one, else `#uid`. `None` where neither can be
+/// told (not Unix, or no data folder yet on a Unix system without `/proc`).
+pub fn web_server_account(data_dir: &Path) -> Option<String> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        let uid = std::fs::metadata("/proc/self")
+            .or_else(|_| std::fs::metadata(data_dir))
+            .ok()?
+            .uid();
+        let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
+        Some(account_name(uid, &passwd).unwrap_or_else(|| format!("#{uid}")))
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = data_dir;
+        None
+    }
+}
+
 /// The name of account `uid` in the text of `/etc/passwd` (`name:password:uid:…`).
 fn account_name(uid: u32, passwd: &str) -> Option<String> {
     passwd.lines().find_map(|line| {

@@ -244,12 +244,19 @@ impl<'r> App<'r> {
         }
     }
 
-    /// A page with one message and a link back.
+    /// A page with one message and a link back to the front page.
     pub fn message(&self, status: u16, title_key: &str, text: &str) -> Response {
+        self.message_with(status, title_key, text, context! {})
+    }
+
+    /// [`App::message`] with more for `message.html`: `back_url` and `back_label` for a link
+    /// to the page the visitor came from instead of the front page, `command` for a command
+    /// to run on the server.
+    pub fn message_with(&self, status: u16, title_key: &str, text: &str, extra: Value) -> Response {
         self.render(
             status,
             "message.html",
-            context! { title => self.t(title_key), text => text },
+            context! { title => self.t(title_key), text => text, ..extra },
         )
     }
 
@@ -406,7 +413,10 @@ mod tests {
         }
         let contexts = [
             context! { who => "高橋", is_admin => false, notice => "n", error => "e" },
-            context! { who => "管理者", is_admin => true, enabled => true, sync_on => true },
+            context! {
+                who => "管理者", is_admin => true, enabled => true, sync_on => true,
+                back_url => "?page=admin_users", back_label => "b", command => "c",
+            },
             context! {},
         ];
         assert!(TEMPLATES.iter().any(|(_, s)| s.contains("{{ t(\"")));

@@ -73,7 +73,7 @@ fn holds_template_syntax(text: &str) -> bool {
 const CATALOG: &[(&str, &str, &str)] = &[
     ("admin.failed", "パスワードが正しくありません。", "The password is not correct."),
     ("admin.login_title", "管理者ログイン", "Administrator login"),
-    ("admin.no_password", "管理者パスワードが設定されていません。サーバーで dncs-sync admin-password を実行して設定してください。", "No administrator password is set. Run dncs-sync admin-password on the server to set one."),
+    ("admin.no_password", "管理者パスワードがまだ設定されていないため、管理者ログインはできません。サーバーで次のコマンドを実行し、新しいパスワードを 1 行入力してください（Linux では Web サーバーのアカウントで実行します）。設定した後、このページを開き直してください。", "No administrator password has been set yet, so the administrator cannot log in. On the server, run the command below and type the new password on one line (on Linux it runs as the web server's account). Then open this page again."),
     ("admin.only", "このページは管理者のみが利用できます。", "This page is for administrators only."),
     ("admin.password", "管理者パスワード", "Administrator password"),
     ("app.name", "Cybozu Office カレンダー同期", "Cybozu Office calendar sync"),
@@ -172,6 +172,8 @@ const CATALOG: &[(&str, &str, &str)] = &[
     ("target.caldav", "CalDAV", "CalDAV"),
     ("target.google", "Googleカレンダー", "Google Calendar"),
     ("user.only", "管理者としてログインしています。利用者の画面は、ログアウトしてから利用者としてログインすると開けます。", "You are logged in as the administrator. Log out and log in as a user to open the user's screens."),
+    ("users.bad_action", "操作（有効にする・無効にする）が指定されていないため、何も変更していません。画面のボタンから操作してください。", "No action (enable or disable) was sent, so nothing was changed. Use the buttons on the page."),
+    ("users.bad_id", "表示するユーザーの指定（user=）が正しくありません。ユーザー設定の一覧からユーザーを選んでください。", "The user to show (user=) is missing or not a user ID. Choose a user from the list under Users."),
     ("users.disable", "選択したユーザーを無効にする", "Disable selected"),
     ("users.disabled", "無効", "Disabled"),
     ("users.enable", "選択したユーザーを有効にする", "Enable selected"),
@@ -182,10 +184,13 @@ const CATALOG: &[(&str, &str, &str)] = &[
     ("users.login", "ログイン名", "Login name"),
     ("users.name", "名前", "Name"),
     ("users.none", "まだユーザーがいません。ユーザーが一度ログインすると表示されます。", "No users yet. Users appear after their first login."),
+    ("users.none_selected", "ユーザーが選択されていないため、何も変更していません。変更するユーザーにチェックを付けてから押してください。", "No user was selected, so nothing was changed. Tick the users to change, then press the button."),
+    ("users.not_found", "ID {id} のユーザーは見つかりません。ユーザー設定の一覧からユーザーを選んでください。", "There is no user with ID {id}. Choose a user from the list under Users."),
     ("users.over_license", "ライセンス数を超えるため、有効にできません。", "That would exceed the licensed number of users."),
     ("users.status", "利用ステータス", "Status"),
     ("users.target", "同期対象", "Target"),
     ("users.title", "ユーザー設定", "Users"),
+    ("users.unchanged", "選択したユーザーはすでにその利用ステータスのため、何も変更していません。", "The selected users already have that status; nothing was changed."),
     ("users.updated", "利用ステータスを変更しました。", "The status was changed."),
 ];
 

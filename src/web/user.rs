@@ -491,16 +491,28 @@ pub fn history(app: &mut App<'_>) -> Response {
 
 /// A page of a user's history; shared with the administrator's view of any user.
 pub fn history_page(app: &App<'_>, user: &User, heading: String, page_name: &str) -> Response {
-    let page: u32 = app
+    let mut page: u32 = app
         .request
         .query("p")
         .and_then(|p| p.parse().ok())
         .unwrap_or(0)
         .min(100_000);
-    let result = match app.store.history_page(user.id, page, HISTORY_PER_PAGE) {
+    let mut result = match app.store.history_page(user.id, page, HISTORY_PER_PAGE) {
         Ok(result) => result,
         Err(e) => return app.store_failure(&e),
     };
+    // A page past the last one is reached by a link or bookmark made while there were more
+    // entries (the scheduled run prunes the oldest) or by an edited URL: whoever asks for it
+    // wants the oldest entries, and the last page holds them. It is shown, with its own pager,
+    // rather than a "no history yet" that is not true, or a message to click past.
+    if result.entries.is_empty() && result.total > 0 {
+        let last_page = (result.total - 1) / u64::from(HISTORY_PER_PAGE);
+        page = u32::try_from(last_page).unwrap_or(0).min(page);
+        result = match app.store.history_page(user.id, page, HISTORY_PER_PAGE) {
+            Ok(result) => result,
+            Err(e) => return app.store_failure(&e),
+        };
+    }
     let base = if page_name == "history" {
         app.page_url("history")
     } else {
