@@ -228,7 +228,7 @@ mod tests {
         assert_eq!(response.status, 413);
         assert!(body(&response).contains("送信されたデータが大きすぎます"));
         assert!(
-            body(&response).contains("上限の 1048576 バイトを超えています"),
+            body(&response).contains("（1048576 バイト）が上限の 65536 バイトを超えています"),
             "the detail is in the page's language too: {}",
             body(&response)
         );
