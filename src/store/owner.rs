@@ -74,6 +74,7 @@ pub fn web_server_account(data_dir: &Path) -> Option<String> {
 }
 
 /// The name of account `uid` in the text of `/etc/passwd` (`name:password:uid:…`).
+#[cfg(any(unix, test))]
 fn account_name(uid: u32, passwd: &str) -> Option<String> {
     passwd.lines().find_map(|line| {
         let mut fields = line.split(':');

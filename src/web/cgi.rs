@@ -253,13 +253,20 @@ fn read_body(
 }
 
 /// `a=1&b=x+y` pairs, percent-decoded with `+` as a space. A pair without `=` has an empty value;
-/// pairs with an empty name carry nothing a screen could ask for and are dropped.
+/// pairs with an empty name carry nothing a screen could ask for and are dropped. Control
+/// characters other than tab and line breaks are dropped too: no form sends them, and a NUL or
+/// an escape would otherwise reach a page, the database, Cybozu Office or the calendar.
 pub fn parse_urlencoded(text: &str) -> Vec<(String, String)> {
+    let decode = |text: &str| -> String {
+        let mut decoded = percent_decode(text);
+        decoded.retain(|c| !c.is_control() || matches!(c, '\t' | '\n' | '\r'));
+        decoded
+    };
     text.split('&')
         .filter_map(|pair| {
             let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
-            let name = percent_decode(name);
-            (!name.is_empty()).then(|| (name, percent_decode(value)))
+            let name = decode(name);
+            (!name.is_empty()).then(|| (name, decode(value)))
         })
         .collect()
 }
@@ -567,6 +574,18 @@ mod tests {
         assert_eq!(percent_decode("%FF%FE"), "\u{FFFD}\u{FFFD}");
         assert_eq!(percent_decode("%00"), "\0");
         assert_eq!(percent_decode("あ"), "あ");
+    }
+
+    #[test]
+    fn urlencoded_values_lose_control_characters_but_keep_line_breaks() {
+        let pairs = parse_urlencoded("page=login%00&note=a%0D%0Ab%09c%1B%5B31m%C2%85d");
+        assert_eq!(
+            pairs,
+            vec![
+                ("page".to_string(), "login".to_string()),
+                ("note".to_string(), "a\r\nb\tc[31md".to_string()),
+            ]
+        );
     }
 
     #[test]
