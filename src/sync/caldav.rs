@@ -208,16 +208,19 @@ impl CalDavRemote {
         if missing.is_empty() {
             return Ok(missing);
         }
+        // Compared as paths, percent-decoded: a server may spell an href of its multiget reply
+        // otherwise than in its listing (a full URL, `%40` for `@`), and a resource taken for
+        // gone is deleted from Cybozu Office.
         let still_there: BTreeSet<String> = self
             .client
             .multiget(&self.calendar.url, &missing)
             .map_err(remote_error)?
-            .into_iter()
-            .map(|r| r.href)
+            .iter()
+            .map(|r| href_key(&r.href))
             .collect();
         Ok(missing
             .into_iter()
-            .filter(|href| !still_there.contains(href))
+            .filter(|href| !still_there.contains(&href_key(href)))
             .collect())
     }
 
@@ -719,9 +722,32 @@ impl EtagCursor {
     }
 }
 
+/// An href as a path, percent-decoded: the form two spellings of one resource share.
+fn href_key(href: &str) -> String {
+    let path = match href.split_once("://") {
+        Some((_, rest)) => rest.find('/').map_or("/", |at| &rest[at..]),
+        None => href,
+    };
+    percent_encoding::percent_decode_str(path)
+        .decode_utf8_lossy()
+        .into_owned()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn two_spellings_of_one_href_are_one_resource() {
+        let path = "/dav/calendars/sato@example.jp/work/a%20b.ics";
+        for other in [
+            "/dav/calendars/sato%40example.jp/work/a%20b.ics",
+            "https://dav.example.jp/dav/calendars/sato@example.jp/work/a b.ics",
+        ] {
+            assert_eq!(href_key(path), href_key(other), "{other}");
+        }
+        assert_ne!(href_key(path), href_key("/dav/calendars/sato@example.jp/work/c.ics"));
+    }
 
     const HREF: &str = "/alice/work/dncs-abc.ics";
 
