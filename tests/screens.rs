@@ -665,6 +665,35 @@ fn screens_a_caldav_password_is_stored_sealed_and_never_shown() {
             .as_deref(),
         Some(SECRET)
     );
+    // It is never sent to another server, or over plain http, without being typed again.
+    for other_server in [
+        "https://evil.example/calendars/takahashi/",
+        "http://dav.example.jp/calendars/takahashi/",
+    ] {
+        let answer = browser.save_settings(&[
+            ("target", "google"),
+            ("caldav_url", other_server),
+            ("caldav_user", "takahashi"),
+            ("caldav_password", ""),
+        ]);
+        assert_eq!(answer.status(), 400, "{other_server}: {}", answer.body);
+        assert!(
+            answer
+                .body
+                .contains("CalDAV パスワードをもう一度入力してください"),
+            "{}",
+            answer.body
+        );
+    }
+    let user = site
+        .store()
+        .user_by_id(TAKAHASHI)
+        .expect("read")
+        .expect("user");
+    assert_eq!(
+        user.caldav_url,
+        "https://dav.example.jp/calendars/takahashi/"
+    );
     let mut admin = site.admin();
     for query in [
         "page=admin_users",

@@ -587,7 +587,7 @@ fn snippet(body: &str) -> String {
 }
 
 /// `scheme://host[:port]` of a URL (the URL itself when it has no path).
-fn origin_of(url: &str) -> String {
+pub fn origin_of(url: &str) -> String {
     let after_scheme = url.find("://").map_or(0, |i| i + 3);
     match url[after_scheme..].find('/') {
         Some(i) => url[..after_scheme + i].to_string(),

@@ -746,7 +746,10 @@ mod tests {
         ] {
             assert_eq!(href_key(path), href_key(other), "{other}");
         }
-        assert_ne!(href_key(path), href_key("/dav/calendars/sato@example.jp/work/c.ics"));
+        assert_ne!(
+            href_key(path),
+            href_key("/dav/calendars/sato@example.jp/work/c.ics")
+        );
     }
 
     const HREF: &str = "/alice/work/dncs-abc.ics";

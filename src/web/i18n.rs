@@ -140,6 +140,7 @@ const CATALOG: &[(&str, &str, &str)] = &[
     ("session.expired", "一定時間操作がなかったため、ログアウトしました。もう一度ログインしてください。", "You were logged out after a period of inactivity. Please log in again."),
     ("settings.bad_url", "CalDAV URL は http:// または https:// で始まる URL を入力してください。", "The CalDAV URL must start with http:// or https://."),
     ("settings.caldav_password", "CalDAV パスワード", "CalDAV password"),
+    ("settings.caldav_password_again", "CalDAV URL のサーバーが変わったため、CalDAV パスワードをもう一度入力してください。保存されたパスワードは、入力されたサーバーにだけ送ります。", "The CalDAV URL names another server: enter the CalDAV password again. A stored password is sent only to the server it was entered for."),
     ("settings.caldav_password_hint", "変更する場合のみ入力してください。保存されたパスワードは表示されません。", "Fill in only to change it. A stored password is never shown."),
     ("settings.caldav_password_stored", "パスワードは保存されています。", "A password is stored."),
     ("settings.caldav_url", "CalDAV URL", "CalDAV URL"),

@@ -333,6 +333,17 @@ fn apply_settings_form(app: &mut App<'_>, user: User) -> Result<Saved, Response>
     if target == Target::Caldav && wants_sync && caldav_url.is_empty() {
         return Err(refuse(400, &app.t("settings.caldav_url_missing")));
     }
+    // The stored password goes only to the server it was typed for: another host, or plain
+    // http where it was https, must be given the password again.
+    let same_server = crate::caldav::origin_of(&user.caldav_url)
+        .eq_ignore_ascii_case(&crate::caldav::origin_of(&caldav_url));
+    if !caldav_url.is_empty()
+        && caldav_password.is_empty()
+        && user.has_caldav_password
+        && !same_server
+    {
+        return Err(refuse(400, &app.t("settings.caldav_password_again")));
+    }
     // A CalDAV calendar is checked before it is saved: the URL, the user and the password must
     // reach a calendar, whose name the page then shows.
     let mut calendar_name = None;
