@@ -540,6 +540,10 @@ fn screens_logout_ends_the_session_and_clears_the_cookie() {
     let page = browser.get("page=settings");
     assert_eq!(page.status(), 401);
     assert!(!page.body.contains("id=\"state\""));
+    // ログアウト pressed again in another tab finds nothing to end: it goes to the login page.
+    browser.cookies.remove("dncs_session");
+    let again = browser.post("page=logout", &[("csrf", "the-other-tab's-token")]);
+    assert_eq!(again.status(), 303, "{}", again.body);
 }
 
 // ---------------------------------------------------------------- 同期設定
@@ -745,6 +749,28 @@ fn screens_a_bad_caldav_url_is_400_and_not_saved() {
     assert_eq!(user.caldav_url, "");
     assert_eq!(user.target, Target::Google);
     assert!(!user.has_caldav_password);
+}
+
+#[test]
+fn screens_settings_fields_have_a_length_limit_and_url_schemes_any_case() {
+    let site = Site::new();
+    let mut browser = site.user("takahashi");
+    let long = "a".repeat(2049);
+    let answer = browser.save_settings(&[("target", "google"), ("calendar_id", &long)]);
+    assert_eq!(answer.status(), 400, "{}", answer.body);
+    assert!(answer.body.contains("入力が長すぎます"), "{}", answer.body);
+    let user = site
+        .store()
+        .user_by_id(TAKAHASHI)
+        .expect("read")
+        .expect("user");
+    assert_eq!(user.calendar_id, "");
+    // An upper-case scheme is a web URL too (Google stays the target: no server check).
+    let answer = browser.save_settings(&[
+        ("target", "google"),
+        ("caldav_url", "HTTPS://dav.example.jp/calendars/takahashi/"),
+    ]);
+    assert_eq!(answer.status(), 303, "{}", answer.body);
 }
 
 #[test]

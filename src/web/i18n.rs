@@ -164,6 +164,7 @@ const CATALOG: &[(&str, &str, &str)] = &[
     ("settings.sync_started", "同期を開始しました。", "A sync pass has started."),
     ("settings.target", "同期対象", "Sync with"),
     ("settings.title", "同期設定", "Sync settings"),
+    ("settings.too_long", "入力が長すぎます。カレンダーID、CalDAV URL、CalDAV ユーザー名は 2048 文字までです。", "Too long: the calendar ID, the CalDAV URL and the CalDAV user name take up to 2048 characters."),
     ("state.disabled", "管理者により無効とされています", "Disabled by the administrator"),
     ("state.running", "同期中", "Syncing"),
     ("state.running_now", "同期中 – 同期処理中", "Syncing – a pass is running"),

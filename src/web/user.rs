@@ -190,6 +190,10 @@ fn cybozu_client(app: &App<'_>, login: &str, password: &str) -> Result<Client, S
 
 /// `?page=logout` (POST).
 pub fn logout(app: &mut App<'_>) -> Response {
+    if app.session.is_none() {
+        // Already logged out (another tab did it, or the session ran out): nothing to end.
+        return Response::redirect(&app.request.script_name);
+    }
     if !app.is_post() || !app.csrf_ok() {
         return app.message(403, "nav.logout", &app.t("csrf.failed"));
     }
@@ -282,6 +286,10 @@ fn save_settings(app: &mut App<'_>, user: User) -> Response {
     }
 }
 
+/// The longest カレンダーID, CalDAV URL or user name the form takes; real ones are far shorter,
+/// and the value travels to the calendar and into every pass.
+const MAX_FIELD_CHARS: usize = 2048;
+
 /// What saving 同期設定 did.
 struct Saved {
     /// The target or the calendar changed, so the sync information was dropped.
@@ -326,7 +334,16 @@ fn apply_settings_form(app: &mut App<'_>, user: User) -> Result<Saved, Response>
     if wants_sync && !user.enabled {
         return Err(refuse(403, &app.t("settings.not_permitted")));
     }
-    let is_web_url = caldav_url.starts_with("http://") || caldav_url.starts_with("https://");
+    if [&calendar_id, &caldav_url, &caldav_user]
+        .iter()
+        .any(|field| field.chars().count() > MAX_FIELD_CHARS)
+    {
+        return Err(refuse(400, &app.t("settings.too_long")));
+    }
+    let scheme = caldav_url
+        .split_once("://")
+        .map(|(scheme, _)| scheme.to_ascii_lowercase());
+    let is_web_url = matches!(scheme.as_deref(), Some("http" | "https"));
     if !caldav_url.is_empty() && !is_web_url {
         return Err(refuse(400, &app.t("settings.bad_url")));
     }
