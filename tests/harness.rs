@@ -66,6 +66,14 @@ impl Site {
         dncs::store::open_data_folder(&self.root.path().join("data")).expect("data folder")
     }
 
+    /// The user `id` as stored now; panics when there is none.
+    pub fn stored_user(&self, id: i64) -> dncs::store::User {
+        self.store()
+            .user_by_id(id)
+            .expect("read the user")
+            .unwrap_or_else(|| panic!("no user {id}"))
+    }
+
     pub fn browser(&self) -> Browser<'_> {
         Browser {
             site: self,

@@ -85,11 +85,7 @@ fn screens_login_over_http_starts_a_session_and_shows_stopped() {
     assert!(page.body.contains("高橋 健太"), "the name in the header");
     assert!(!radio(&page, "sync_on", "on").contains("disabled"));
 
-    let user = site
-        .store()
-        .user_by_id(TAKAHASHI)
-        .expect("read")
-        .expect("user");
+    let user = site.stored_user(TAKAHASHI);
     assert_eq!(user.login_name, "takahashi");
     assert!(user.enabled, "a first user is enabled while seats remain");
     assert!(!user.sync_on);
@@ -131,13 +127,7 @@ fn screens_state_follows_sync_on_and_sync_now() {
     let page = browser.get("page=settings");
     assert_eq!(state(&page), "同期中");
     assert!(radio(&page, "sync_on", "on").contains("checked"));
-    assert!(
-        site.store()
-            .user_by_id(TAKAHASHI)
-            .expect("read")
-            .expect("user")
-            .sync_on
-    );
+    assert!(site.stored_user(TAKAHASHI).sync_on);
     assert!(!site
         .store()
         .has_pending_sync_request(TAKAHASHI)
@@ -235,11 +225,7 @@ fn screens_a_disabled_user_cannot_switch_sync_on() {
     assert!(answer
         .body
         .contains("管理者により利用が許可されていないため"));
-    let user = site
-        .store()
-        .user_by_id(TAKAHASHI)
-        .expect("read")
-        .expect("user");
+    let user = site.stored_user(TAKAHASHI);
     assert!(!user.sync_on, "同期状態 stays 停止");
     assert!(!user.enabled);
     assert_eq!(user.calendar_id, "", "nothing of the refused form is saved");
@@ -412,11 +398,7 @@ fn screens_user_forms_without_the_token_change_nothing() {
             ("caldav_password", "pw"),
         ],
     );
-    let user = site
-        .store()
-        .user_by_id(TAKAHASHI)
-        .expect("read")
-        .expect("user");
+    let user = site.stored_user(TAKAHASHI);
     assert!(!user.sync_on);
     assert_eq!(user.target, Target::Google);
     assert_eq!(user.calendar_id, "");
@@ -463,11 +445,7 @@ fn screens_admin_forms_without_the_token_change_nothing() {
         "page=admin_users",
         &[("action", "disable"), ("user_1", "1")],
     );
-    let user = site
-        .store()
-        .user_by_id(TAKAHASHI)
-        .expect("read")
-        .expect("user");
+    let user = site.stored_user(TAKAHASHI);
     assert!(user.enabled, "the refused bulk action changed nothing");
 }
 
@@ -689,11 +667,7 @@ fn screens_a_caldav_password_is_stored_sealed_and_never_shown() {
             answer.body
         );
     }
-    let user = site
-        .store()
-        .user_by_id(TAKAHASHI)
-        .expect("read")
-        .expect("user");
+    let user = site.stored_user(TAKAHASHI);
     assert_eq!(
         user.caldav_url,
         "https://dav.example.jp/calendars/takahashi/"
@@ -741,11 +715,7 @@ fn screens_a_bad_caldav_url_is_400_and_not_saved() {
         );
     }
     assert!(!answer.body.contains("pw-not-saved"));
-    let user = site
-        .store()
-        .user_by_id(TAKAHASHI)
-        .expect("read")
-        .expect("user");
+    let user = site.stored_user(TAKAHASHI);
     assert_eq!(user.caldav_url, "");
     assert_eq!(user.target, Target::Google);
     assert!(!user.has_caldav_password);
@@ -759,11 +729,7 @@ fn screens_settings_fields_have_a_length_limit_and_url_schemes_any_case() {
     let answer = browser.save_settings(&[("target", "google"), ("calendar_id", &long)]);
     assert_eq!(answer.status(), 400, "{}", answer.body);
     assert!(answer.body.contains("入力が長すぎます"), "{}", answer.body);
-    let user = site
-        .store()
-        .user_by_id(TAKAHASHI)
-        .expect("read")
-        .expect("user");
+    let user = site.stored_user(TAKAHASHI);
     assert_eq!(user.calendar_id, "");
     // An upper-case scheme is a web URL too (Google stays the target: no server check).
     let answer = browser.save_settings(&[
@@ -787,11 +753,7 @@ fn screens_caldav_with_sync_on_needs_a_url() {
         "{}",
         answer.body
     );
-    let user = site
-        .store()
-        .user_by_id(TAKAHASHI)
-        .expect("read")
-        .expect("user");
+    let user = site.stored_user(TAKAHASHI);
     assert_eq!(user.target, Target::Google, "nothing is saved");
     assert!(!user.sync_on);
     // Without 同期, the choice may be saved first and the URL filled in later.
@@ -1052,13 +1014,7 @@ fn screens_a_user_cannot_open_admin_pages() {
         &[("csrf", &token), ("action", "disable"), ("user_2", "1")],
     );
     assert_eq!(page.status(), 403);
-    assert!(
-        site.store()
-            .user_by_id(SATO)
-            .expect("read")
-            .expect("user")
-            .enabled
-    );
+    assert!(site.stored_user(SATO).enabled);
 }
 
 #[test]
@@ -1324,11 +1280,7 @@ fn screens_admin_users_lists_and_changes_status_within_the_license() {
     );
     assert_eq!(answer.status(), 200, "{}", answer.body);
     assert!(answer.body.contains("利用ステータスを変更しました。"));
-    let takahashi = site
-        .store()
-        .user_by_id(TAKAHASHI)
-        .expect("read")
-        .expect("user");
+    let takahashi = site.stored_user(TAKAHASHI);
     assert!(!takahashi.enabled && !takahashi.sync_on, "無効 and 停止");
 
     let answer = admin.submit(
@@ -1453,13 +1405,7 @@ fn screens_admin_bulk_status_without_users_or_an_action_changes_nothing() {
     site.user("takahashi");
     site.user("sato");
     let mut admin = site.admin();
-    let enabled = |id: i64| {
-        site.store()
-            .user_by_id(id)
-            .expect("read")
-            .expect("user")
-            .enabled
-    };
+    let enabled = |id: i64| site.stored_user(id).enabled;
     const NONE_SELECTED: &str = "ユーザーが選択されていないため、何も変更していません。";
     const NO_ACTION: &str =
         "操作（有効にする・無効にする）が指定されていないため、何も変更していません。";
@@ -1599,11 +1545,7 @@ fn screens_an_oversized_settings_post_is_413() {
     );
     assert_eq!(answer.status(), 413, "{}", answer.body);
     assert!(answer.body.contains("送信されたデータが大きすぎます"));
-    let user = site
-        .store()
-        .user_by_id(TAKAHASHI)
-        .expect("read")
-        .expect("user");
+    let user = site.stored_user(TAKAHASHI);
     assert!(!user.sync_on && user.calendar_id.is_empty());
 }
 
@@ -1820,11 +1762,7 @@ fn screens_a_caldav_calendar_that_cannot_be_reached_is_not_saved() {
         "{}",
         answer.body
     );
-    let user = site
-        .store()
-        .user_by_id(TAKAHASHI)
-        .expect("read")
-        .expect("user");
+    let user = site.stored_user(TAKAHASHI);
     assert_eq!(user.target, dncs::store::Target::Google);
     assert!(user.caldav_url.is_empty() && !user.has_caldav_password);
 }
