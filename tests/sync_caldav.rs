@@ -938,3 +938,132 @@ fn an_event_that_leaves_the_window_is_not_deleted(server: ServerKind) {
         assert_eq!(h.copy_of(id), Some(copy), "the copy stays as it was");
     }
 }
+
+/// Another client that edits a resource just before the engine's first update of it reaches
+/// the server: the moment a phone's edit lands inside a pass.
+struct EditsBeforeTheFirstUpdate<'a> {
+    inner: dncs::sync::caldav::CalDavRemote,
+    server: &'a dyn DavServer,
+    edited: bool,
+}
+
+impl dncs::sync::engine::Remote for EditsBeforeTheFirstUpdate<'_> {
+    fn list(
+        &mut self,
+        cursor: Option<&str>,
+        window: (chrono::DateTime<chrono::Utc>, chrono::DateTime<chrono::Utc>),
+    ) -> Result<dncs::sync::engine::Listing, dncs::sync::engine::RemoteError> {
+        self.inner.list(cursor, window)
+    }
+
+    fn create(
+        &mut self,
+        cybozu_id: u64,
+        event: &dncs::sync::convert::RemoteEvent,
+    ) -> Result<dncs::sync::engine::Written, dncs::sync::engine::RemoteError> {
+        self.inner.create(cybozu_id, event)
+    }
+
+    fn update(
+        &mut self,
+        id: &str,
+        etag: Option<&str>,
+        event: &dncs::sync::convert::RemoteEvent,
+    ) -> Result<dncs::sync::engine::Written, dncs::sync::engine::RemoteError> {
+        if !self.edited {
+            self.edited = true;
+            let (href, server_etag, _, ics) = calendar_events(self.server)
+                .into_iter()
+                .find(|(href, ..)| href == id)
+                .expect("the resource");
+            let phone = ics.replace("SUMMARY:", "SUMMARY:スマホで変更 ");
+            self.server.put(&href, &server_etag, &phone);
+        }
+        self.inner.update(id, etag, event)
+    }
+
+    fn delete(
+        &mut self,
+        id: &str,
+        etag: Option<&str>,
+    ) -> Result<(), dncs::sync::engine::RemoteError> {
+        self.inner.delete(id, etag)
+    }
+
+    fn side(&self) -> dncs::store::Side {
+        self.inner.side()
+    }
+
+    fn settle_cursor(&mut self, listed: String) -> String {
+        self.inner.settle_cursor(listed)
+    }
+
+    fn cursor_before_creating(&mut self, cybozu_ids: &[u64]) -> Option<String> {
+        self.inner.cursor_before_creating(cybozu_ids)
+    }
+}
+
+/// A resource edited by another client after the pass read it is not written over: the next
+/// pass weighs that edit against Cybozu's by `CONFLICT` (here the calendar's side wins).
+#[test]
+fn caldav_an_edit_made_during_a_pass_is_not_written_over() {
+    let Some(h) = Dav::start(ServerKind::Radicale, "CONFLICT=remote\n") else {
+        return;
+    };
+    h.pass();
+    h.sim
+        .company()
+        .edit_event(VISIT, |e| e.description = "Cybozu のメモ".into());
+    let store = h.store();
+    let config = dncs::config::Config::load(&h.install.path().join("bin").join("dncs.ini"))
+        .expect("dncs.ini");
+    let cybozu = dncs::cybozu::Client::new(
+        config.cybozu_url().expect("CYBOZU_URL"),
+        crate::util::agent(),
+        dncs::cybozu::Credentials {
+            login: "takahashi".into(),
+            password: "takahashi".into(),
+        },
+    );
+    let mut remote = EditsBeforeTheFirstUpdate {
+        inner: crate::caldav_harness::caldav_remote(&h.install),
+        server: h.server.as_ref(),
+        edited: false,
+    };
+    let outcome = dncs::sync::engine::Pass {
+        store: &store,
+        config: &config,
+        user_id: STORE_USER,
+        cybozu: &cybozu,
+        remote: &mut remote,
+        now: utc(crate::caldav_harness::NOW),
+    }
+    .run()
+    .expect("the pass");
+    assert!(remote.edited, "the pass updated the copy");
+    assert!(
+        outcome
+            .messages
+            .iter()
+            .any(|m| m.contains("同期の途中でカレンダー側でも変更されたため")),
+        "{:?}",
+        outcome.messages
+    );
+    let summary = h
+        .copy_of(VISIT)
+        .and_then(|r| r.summary())
+        .unwrap_or_default();
+    assert!(summary.contains("スマホで変更"), "written over: {summary}");
+
+    h.pass();
+    assert!(
+        h.cybozu()[&VISIT].detail.contains("スマホで変更"),
+        "{:?}",
+        h.cybozu()[&VISIT]
+    );
+    assert!(
+        h.history().iter().any(|e| e.counts.conflicts >= 1),
+        "{:?}",
+        h.history()
+    );
+}

@@ -1206,3 +1206,111 @@ fn the_scheduled_run_serves_requests_writes_the_daily_backup_and_the_monthly_log
     // The run logged to this month's file.
     assert!(h.data().join("log").join("dncs-2026-11.log").exists());
 }
+
+/// Starts `dncs-sync run --user takahashi` and returns once it has listed the calendar, with
+/// every Google call seen so far; the pass goes on in the returned child.
+fn pass_after_listing(h: &Harness) -> (std::process::Child, Vec<String>) {
+    h.google.take_calls();
+    let child = h
+        .command(NOW, &["--user", "takahashi"])
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("dncs-sync starts");
+    let mut seen = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !seen
+        .iter()
+        .any(|call: &String| call.starts_with("GET") && call.ends_with("/events"))
+    {
+        assert!(Instant::now() < deadline, "no listing: {seen:?}");
+        std::thread::sleep(Duration::from_millis(2));
+        seen.extend(h.google.take_calls());
+    }
+    (child, seen)
+}
+
+/// The phone edits a copy after the pass listed the calendar and before the pass writes
+/// Cybozu's change into it: the write does not go over the phone's edit. The next pass sees
+/// both changes and settles them by `CONFLICT` (here the phone's side wins), with the conflict
+/// in 同期履歴: nothing vanishes without a trace.
+#[test]
+fn a_phone_edit_made_during_a_pass_is_not_written_over() {
+    let h = Harness::with(Setup {
+        ini: "CONFLICT=remote",
+        ..Setup::default()
+    });
+    h.pass();
+    h.sim
+        .company()
+        .edit_event(VISIT, |e| e.description = "Cybozu のメモ".into());
+    let copy = h.copy_of(VISIT).and_then(|e| e.id).expect("copy");
+    // Slow enough that the phone's edit lands between the listing and the write.
+    h.google.quirks().latency = Duration::from_millis(300);
+    let (mut child, _) = pass_after_listing(&h);
+    h.google
+        .phone_edit(ACCOUNT, "primary", &copy, |e| {
+            e.summary = Some("スマホで変えた件名".into());
+        })
+        .expect("edited");
+    assert!(child.wait().expect("the pass ends").success());
+    h.google.quirks().latency = Duration::ZERO;
+    assert_eq!(
+        h.copy_of(VISIT).and_then(|e| e.summary).as_deref(),
+        Some("スマホで変えた件名"),
+        "the phone's edit is still there"
+    );
+    let deferred = h.newest_history();
+    assert!(
+        deferred
+            .errors
+            .iter()
+            .any(|e| e.contains("同期の途中でカレンダー側でも変更されたため")
+                && e.contains("来客")),
+        "{:?}",
+        deferred.errors
+    );
+
+    h.pass();
+    h.assert_in_step();
+    assert_eq!(h.cybozu()[&VISIT].detail, "スマホで変えた件名");
+    assert!(
+        h.newest_history().counts.conflicts >= 1,
+        "{:?}",
+        h.newest_history()
+    );
+    h.assert_quiet_pass();
+}
+
+/// Google failing on every call after the listing stops the pass at its first write, with one
+/// sentence, instead of trying (and retrying) each of the remaining writes; the next pass,
+/// with Google back, does them all.
+#[test]
+fn a_pass_stops_at_the_first_write_google_cannot_take() {
+    let h = Harness::new();
+    h.pass();
+    for n in 0..8 {
+        h.sim.company().insert_event(timed_event(
+            &format!("追加 {n}"),
+            &[TAKAHASHI],
+            utc("2026-12-02T00:00:00Z") + chrono::Duration::hours(n * 3),
+            60,
+        ));
+    }
+    let (child, _) = pass_after_listing(&h);
+    h.google.quirks().fail_next = vec![dncs::sim::google::Failure::Unavailable; 1000];
+    child.wait_with_output().expect("the pass ends");
+    let left = h.google.quirks().fail_next.len();
+    h.google.quirks().fail_next.clear();
+    assert!(
+        1000 - left <= 10,
+        "{} calls were failed: the pass went on writing",
+        1000 - left
+    );
+    let stopped = h.newest_history();
+    assert_eq!(stopped.errors.len(), 1, "{:?}", stopped.errors);
+    assert!(stopped.errors[0].contains("中断"), "{:?}", stopped.errors);
+
+    h.pass();
+    h.assert_in_step();
+    assert_eq!(h.cybozu().len(), DEMO_EVENTS + 8);
+}

@@ -103,4 +103,13 @@ impl CybozuError {
     pub fn is_login_failure(&self) -> bool {
         matches!(self, Self::LoginFailed { .. })
     }
+
+    /// Whether Cybozu Office cannot serve any call now (not reached, busy through every retry,
+    /// answering without SOAP), as opposed to refusing this one request.
+    pub fn is_unavailable(&self) -> bool {
+        matches!(
+            self,
+            Self::Transport { .. } | Self::Busy { .. } | Self::Http { .. }
+        )
+    }
 }

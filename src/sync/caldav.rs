@@ -33,6 +33,8 @@ pub struct CalDavRemote {
     known: HashMap<String, (String, String)>,
     /// This pass's own writes: href → the ETag written, `None` for a deletion.
     own: BTreeMap<String, Option<String>>,
+    /// The engine's etag of each master this pass wrote: what a later write of it expects.
+    written_etags: HashMap<String, String>,
     /// The cursor this pass listed from, to be stored again with the copies it creates when the
     /// pass does not settle its cursor.
     listed_from: Option<Listed>,
@@ -55,6 +57,12 @@ fn remote_error(e: CalDavError) -> RemoteError {
         CalDavError::SyncTokenInvalid => RemoteError::CursorExpired,
         CalDavError::NotFound { url } => RemoteError::CalendarNotFound(url),
         CalDavError::NoCalendar => RemoteError::CalendarNotFound("CalDAV".into()),
+        CalDavError::Transport { .. } | CalDavError::InsufficientStorage => {
+            RemoteError::Unavailable(e.to_string())
+        }
+        CalDavError::Http { status, .. } if status >= 500 => {
+            RemoteError::Unavailable(e.to_string())
+        }
         other => RemoteError::Failed(other.to_string()),
     }
 }
@@ -100,6 +108,7 @@ impl CalDavRemote {
             timezone: config.timezone.name().to_string(),
             known: HashMap::new(),
             own: BTreeMap::new(),
+            written_etags: HashMap::new(),
             listed_from: None,
             creating: BTreeSet::new(),
             now,
@@ -256,12 +265,16 @@ impl CalDavRemote {
         (name, href)
     }
 
-    /// Reads the resource, changes it, and writes it back if it still has the ETag read (a phone
-    /// edit in between answers 412: it is read and the change made again on it, once). `change`
-    /// answers `None` when there is nothing to write; a resource gone answers `None` too.
+    /// Reads the resource, changes it, and writes it back if it still has the ETag read. A phone
+    /// edit in between answers 412: with `reapply`, it is read and the change made again on it,
+    /// once (a day's override or a tag, which leave the phone's fields alone); without, the
+    /// write is left to the next pass ([`RemoteError::ChangedMeanwhile`]), which weighs the
+    /// phone's edit against Cybozu's by `CONFLICT` instead of writing over it. `change` answers
+    /// `None` when there is nothing to write; a resource gone answers `None` too.
     fn rewrite(
         &mut self,
         href: &str,
+        reapply: bool,
         change: impl Fn(&str) -> Result<Option<String>, RemoteError>,
     ) -> Result<Option<(String, String)>, RemoteError> {
         for _ in 0..2 {
@@ -279,6 +292,10 @@ impl CalDavRemote {
                         .insert(written.href.clone(), (written.etag, text.clone()));
                     return Ok(Some((written.href, text)));
                 }
+                Err(CalDavError::PreconditionFailed) if !reapply => {
+                    self.known.remove(href);
+                    return Err(RemoteError::ChangedMeanwhile);
+                }
                 Err(CalDavError::PreconditionFailed) => {
                     self.known.remove(href);
                 }
@@ -290,10 +307,29 @@ impl CalDavRemote {
         )))
     }
 
-    /// Writes the master of a resource, its overrides kept.
-    fn put_over(&mut self, href: &str, event: &RemoteEvent) -> Result<Written, RemoteError> {
+    /// Writes the master of a resource, its overrides kept. With `expected`, the engine's etag of
+    /// the master as this pass knows it (listed now, or as last synced): a master whose mapped
+    /// fields no longer match it was edited meanwhile and is not written over
+    /// ([`RemoteError::ChangedMeanwhile`]; a 412 on the write says the same). Without, the
+    /// change is made on whatever the resource holds (see [`Self::rewrite`]).
+    fn put_over(
+        &mut self,
+        href: &str,
+        event: &RemoteEvent,
+        expected: Option<&str>,
+    ) -> Result<Written, RemoteError> {
         let now = self.now;
-        let written = self.rewrite(href, |ics| {
+        let zone = self.timezone.clone();
+        let written = self.rewrite(href, expected.is_none(), |ics| {
+            if let Some(expected) = expected {
+                let current = items_of(href, "", ics, &zone, false)
+                    .into_iter()
+                    .find(|item| item.id == href)
+                    .and_then(|item| item.etag);
+                if current.as_deref() != Some(expected) {
+                    return Err(RemoteError::ChangedMeanwhile);
+                }
+            }
             let uid = Self::uid_of(ics, href);
             Ok(Some(resource(Some(ics), &uid, event, now)))
         })?;
@@ -313,7 +349,7 @@ impl CalDavRemote {
         event: &RemoteEvent,
     ) -> Result<Written, RemoteError> {
         let (now, zone) = (self.now, self.timezone.clone());
-        let written = self.rewrite(href, |ics| {
+        let written = self.rewrite(href, true, |ics| {
             overrides::write_occurrence(ics, date, event, now, &zone)
                 .map(Some)
                 .ok_or_else(|| {
@@ -394,7 +430,7 @@ impl Remote for CalDavRemote {
                 })
             }
             // Already there: an earlier pass wrote it and died before recording it.
-            Err(CalDavError::PreconditionFailed) => self.put_over(&href, event),
+            Err(CalDavError::PreconditionFailed) => self.put_over(&href, event, None),
             Err(e) => Err(remote_error(e)),
         }
     }
@@ -402,12 +438,24 @@ impl Remote for CalDavRemote {
     fn update(
         &mut self,
         id: &str,
-        _etag: Option<&str>,
+        etag: Option<&str>,
         event: &RemoteEvent,
     ) -> Result<Written, RemoteError> {
         match split_occurrence_id(id) {
             Some((href, date)) => self.put_day(href, date, event),
-            None => self.put_over(id, event),
+            None => {
+                // A master this pass wrote already is expected as written.
+                let expected = self
+                    .written_etags
+                    .get(id)
+                    .cloned()
+                    .or(etag.map(str::to_string));
+                let written = self.put_over(id, event, expected.as_deref())?;
+                if let Some(etag) = &written.etag {
+                    self.written_etags.insert(id.to_string(), etag.clone());
+                }
+                Ok(written)
+            }
         }
     }
 
@@ -416,7 +464,7 @@ impl Remote for CalDavRemote {
     fn delete(&mut self, id: &str, _etag: Option<&str>) -> Result<(), RemoteError> {
         if let Some((href, date)) = split_occurrence_id(id) {
             let zone = self.timezone.clone();
-            self.rewrite(href, |ics| {
+            self.rewrite(href, true, |ics| {
                 Ok(overrides::remove_occurrence(ics, date, &zone))
             })?;
             return Ok(());
@@ -939,6 +987,7 @@ mod tests {
                 timezone: "Asia/Tokyo".into(),
                 known: HashMap::new(),
                 own: BTreeMap::new(),
+                written_etags: HashMap::new(),
                 listed_from: None,
                 creating: BTreeSet::new(),
                 now: DateTime::from_timestamp(0, 0).expect("epoch"),

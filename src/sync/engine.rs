@@ -45,6 +45,15 @@ pub enum RemoteError {
     /// The calendar itself is missing.
     #[error("{0}")]
     CalendarNotFound(String),
+    /// The event changed on the calendar after this pass listed it (a phone edit meanwhile):
+    /// it is not written over. The next pass lists the change and settles both sides by
+    /// `CONFLICT`, as for an edit made before the pass.
+    #[error("the event changed on the calendar during the pass")]
+    ChangedMeanwhile,
+    /// The server cannot be reached or keeps failing (connection, 5xx, throttling) after the
+    /// connector's retries: the rest of the pass would only fail the same way, one by one.
+    #[error("{0}")]
+    Unavailable(String),
     #[error("{0}")]
     Failed(String),
 }
@@ -124,6 +133,9 @@ impl PassError {
             }
             Self::Remote(RemoteError::CalendarNotFound(id)) => {
                 format!("カレンダー「{id}」が見つかりません。同期設定画面でカレンダーIDを確認してください")
+            }
+            Self::Remote(RemoteError::ChangedMeanwhile) => {
+                "同期の途中でカレンダー側でも変更されたため書き込まず、次回の同期で反映します".into()
             }
             Self::Remote(e) => format!("カレンダーとの通信に失敗したため、この同期を中断しました（{e}）"),
             Self::Store(e) => format!("データベースの処理に失敗しました（{e}）"),
@@ -291,27 +303,46 @@ impl Pass<'_> {
         }
         let mut applier = Applier::new(self, &snapshot);
         let mut any_failed = false;
+        // A copy edited meanwhile that this pass did not list would not be listed by the next
+        // pass either if the etag it was known by were wrong: the next pass lists everything.
+        let mut list_all_next = false;
         for action in &planned.actions {
             if let Err(e) = applier.apply(action) {
                 any_failed = true;
+                if matches!(e, PassError::Remote(RemoteError::ChangedMeanwhile))
+                    && action
+                        .remote_id()
+                        .is_some_and(|id| applier.remote_item(id).is_none())
+                {
+                    list_all_next = true;
+                }
+                // Whatever stops every later action too ends the pass with one sentence; what
+                // the pass wrote so far is recorded, and the cursor stays for the next pass.
                 if matches!(
                     e,
                     PassError::Remote(
-                        RemoteError::NeedsRelink(_) | RemoteError::CredentialsRefused(_)
+                        RemoteError::NeedsRelink(_)
+                            | RemoteError::CredentialsRefused(_)
+                            | RemoteError::Unavailable(_)
                     ) | PassError::Store(_)
                 ) {
                     return Err(e);
                 }
                 if let PassError::Cybozu(ref c) = e {
-                    if c.is_login_failure() {
+                    if c.is_login_failure() || c.is_unavailable() {
                         return Err(e);
                     }
                 }
-                outcome.messages.push(format!("{action}: {}", e.sentence()));
+                outcome
+                    .messages
+                    .push(applier.action_failed_sentence(action, &e));
             }
         }
         outcome.counts = applier.counts;
         outcome.messages.extend(applier.messages);
+        if list_all_next {
+            self.store.clear_cursor(self.user_id, self.remote.side())?;
+        }
         for note in &planned.notes {
             outcome.messages.push(note_sentence(note));
             if matches!(note, Note::Conflict { .. }) {
@@ -525,6 +556,45 @@ impl<'p, 'a> Applier<'p, 'a> {
         }
     }
 
+    /// The sentence of 同期履歴 for one action that failed while the pass went on: which event,
+    /// what could not be done, that the next pass tries again, and the technical reason.
+    fn action_failed_sentence(&self, action: &Action, error: &PassError) -> String {
+        let title = action
+            .cybozu_id()
+            .and_then(|id| self.snapshot.cybozu.get(&id))
+            .map(Event::display_title)
+            .or_else(|| {
+                action
+                    .remote_id()
+                    .and_then(|id| self.remote_item(id))
+                    .and_then(|item| item.event.as_ref())
+                    .map(|event| event.title.clone())
+            })
+            .filter(|title| !title.trim().is_empty())
+            .unwrap_or_else(|| "（件名なし）".into());
+        if matches!(error, PassError::Remote(RemoteError::ChangedMeanwhile)) {
+            return format!(
+                "予定「{title}」は同期の途中でカレンダー側でも変更されたため書き込まず、次回の同期で反映します"
+            );
+        }
+        let what = match action {
+            Action::CreateRemote { .. } => "をカレンダーに追加できませんでした",
+            Action::UpdateRemote { .. } | Action::TagRemote { .. } => {
+                "をカレンダー側で更新できませんでした"
+            }
+            Action::DeleteRemote { .. } => "をカレンダーから削除できませんでした",
+            Action::CreateCybozu { .. } => "をサイボウズ Office に追加できませんでした",
+            Action::UpdateCybozu { .. } | Action::DetachOccurrence { .. } => {
+                "をサイボウズ Office 側で更新できませんでした"
+            }
+            Action::DeleteCybozu { .. } | Action::ExcludeOccurrence { .. } => {
+                "をサイボウズ Office から削除できませんでした"
+            }
+            Action::Adopt { .. } | Action::Forget { .. } => "の同期情報を更新できませんでした",
+        };
+        format!("予定「{title}」{what}。次回の同期でもう一度試みます（{error}）")
+    }
+
     fn cybozu_event(&self, id: u64) -> Result<Event, PassError> {
         match self.snapshot.cybozu.get(&id) {
             Some(event) => Ok(event.clone()),
@@ -643,12 +713,17 @@ impl<'p, 'a> Applier<'p, 'a> {
     fn update_remote(&mut self, cybozu_id: u64, remote_id: &str) -> Result<(), PassError> {
         let event = self.cybozu_event(cybozu_id)?;
         let remote_event = self.remote_copy(&event)?;
+        // The etag this pass knows the copy by: as listed now when it changed since the last
+        // pass (the plan weighed that change), else as the mapping remembers it.
         let etag = self
-            .snapshot
-            .pairs
-            .get(&cybozu_id)
-            .and_then(|p| p.remote_etag.clone())
-            .or_else(|| self.remote_item(remote_id).and_then(|r| r.etag.clone()));
+            .remote_item(remote_id)
+            .and_then(|r| r.etag.clone())
+            .or_else(|| {
+                self.snapshot
+                    .pairs
+                    .get(&cybozu_id)
+                    .and_then(|p| p.remote_etag.clone())
+            });
         let written = self
             .pass
             .remote
@@ -680,7 +755,10 @@ impl<'p, 'a> Applier<'p, 'a> {
             .as_ref()
             .and_then(|m| u64::try_from(m.cybozu_version).ok())
             .unwrap_or_default();
-        let etag = stored.and_then(|m| m.remote_etag);
+        let etag = self
+            .remote_item(remote_id)
+            .and_then(|r| r.etag.clone())
+            .or_else(|| stored.and_then(|m| m.remote_etag));
         tagged.cybozu_id = Some(cybozu_id);
         tagged.cybozu_version = Some(version);
         if tagged.plan.is_none() {

@@ -29,6 +29,8 @@ pub struct GoogleRemote {
     install_id: String,
     /// The access token came from the cache rather than a refresh during this pass.
     cached_token: bool,
+    /// The etag of each event this pass wrote: the one a later write of it expects.
+    written: std::collections::HashMap<String, String>,
 }
 
 impl GoogleRemote {
@@ -37,6 +39,7 @@ impl GoogleRemote {
             calendar,
             install_id,
             cached_token: false,
+            written: std::collections::HashMap::new(),
         }
     }
 
@@ -169,6 +172,13 @@ fn remote_error(e: GoogleError) -> RemoteError {
             RemoteError::NeedsRelink(e.to_string())
         }
         GoogleError::NotFound { message } => RemoteError::CalendarNotFound(message),
+        GoogleError::PreconditionFailed => RemoteError::ChangedMeanwhile,
+        GoogleError::Transport { .. } | GoogleError::RateLimited { .. } => {
+            RemoteError::Unavailable(e.to_string())
+        }
+        GoogleError::Http { status, .. } if status >= 500 => {
+            RemoteError::Unavailable(e.to_string())
+        }
         other => RemoteError::Failed(other.to_string()),
     }
 }
@@ -210,14 +220,31 @@ impl Remote for GoogleRemote {
     fn update(
         &mut self,
         id: &str,
-        _etag: Option<&str>,
+        etag: Option<&str>,
         event: &RemoteEvent,
     ) -> Result<Written, RemoteError> {
-        // Read, change, write: the phone's reminders, colour and other fields are kept.
+        // Read, change, write: the phone's reminders, colour and other fields are kept. A copy
+        // that no longer has the etag the pass knows it by was edited meanwhile: it is left for
+        // the next pass to weigh, not written over (the `If-Match` guards the write itself).
+        let expected = self.written.get(id).cloned().or(etag.map(str::to_string));
+        let mut google = self.calendar.get(id).map_err(remote_error)?;
+        if let Some(expected) = expected {
+            if google.etag.as_deref() != Some(expected.as_str()) {
+                return Err(RemoteError::ChangedMeanwhile);
+            }
+        }
+        let read_etag = google.etag.clone().ok_or_else(|| {
+            RemoteError::Failed(format!("Google sent event {id} without an etag"))
+        })?;
+        fill(&mut google, event);
+        google.id = Some(id.to_string());
         let updated = self
             .calendar
-            .update_latest(id, |google| fill(google, event))
+            .update(&google, &read_etag)
             .map_err(remote_error)?;
+        if let Some(new_etag) = &updated.etag {
+            self.written.insert(id.to_string(), new_etag.clone());
+        }
         written(updated)
     }
 

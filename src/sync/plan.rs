@@ -142,6 +142,22 @@ impl Action {
             Self::CreateCybozu { .. } => None,
         }
     }
+
+    /// The remote copy an action is about (`None` for one not on the calendar yet).
+    pub fn remote_id(&self) -> Option<&str> {
+        match self {
+            Self::Adopt { remote_id, .. }
+            | Self::UpdateRemote { remote_id, .. }
+            | Self::DeleteRemote { remote_id, .. }
+            | Self::CreateCybozu { remote_id }
+            | Self::UpdateCybozu { remote_id, .. }
+            | Self::DeleteCybozu { remote_id, .. }
+            | Self::DetachOccurrence { remote_id, .. }
+            | Self::ExcludeOccurrence { remote_id, .. }
+            | Self::TagRemote { remote_id, .. } => Some(remote_id),
+            Self::Forget { .. } | Self::CreateRemote { .. } => None,
+        }
+    }
 }
 
 /// Which side is written.
