@@ -814,6 +814,52 @@ fn screens_google_block_shows_the_link_state() {
     );
 }
 
+/// 状態 stays 同期中 (the screen's fixed words) while the schedule cannot sync the user; the
+/// page says why and what to press.
+#[test]
+fn screens_a_sync_that_cannot_run_says_why_under_the_state() {
+    let site = Site::new();
+    let mut browser = site.user("takahashi");
+    let store = site.store();
+    store.set_sync_on(TAKAHASHI, true, now()).expect("sync on");
+    let paused = |page: &CgiAnswer| {
+        page.body
+            .contains("id=\"paused\"")
+            .then(|| text_after(page, "id=\"paused\">").to_owned())
+    };
+    let page = browser.get("page=settings");
+    assert_eq!(state(&page), "同期中");
+    assert!(
+        paused(&page).is_some_and(|p| p.contains("連携していないため")),
+        "{}",
+        page.body
+    );
+    store
+        .set_google_link(
+            TAKAHASHI,
+            "1//refresh",
+            Provenance::Direct,
+            GoogleClient::Current,
+            now(),
+        )
+        .expect("link");
+    assert_eq!(paused(&browser.get("page=settings")), None);
+    store
+        .mark_google_needs_relink(TAKAHASHI, now())
+        .expect("revoked");
+    let page = browser.get("page=settings");
+    assert!(
+        paused(&page).is_some_and(|p| p.contains("取り消されているため")),
+        "{}",
+        page.body
+    );
+    // 停止 needs no explanation.
+    store
+        .set_sync_on(TAKAHASHI, false, now())
+        .expect("sync off");
+    assert_eq!(paused(&browser.get("page=settings")), None);
+}
+
 // ---------------------------------------------------------------- 同期履歴
 
 /// The start of the first pass [`hourly_passes`] records.

@@ -1067,3 +1067,27 @@ fn caldav_an_edit_made_during_a_pass_is_not_written_over() {
         h.history()
     );
 }
+
+/// A calendar deleted on the server stops the pass with a sentence about the CalDAV URL (a
+/// CalDAV user has no カレンダーID), and Cybozu Office keeps every event.
+#[test]
+fn caldav_a_calendar_deleted_on_the_server_is_named_and_nothing_is_deleted() {
+    let Some(h) = Dav::start(ServerKind::Radicale, "") else {
+        return;
+    };
+    h.pass();
+    let before = h.cybozu();
+    h.server.raw("DELETE", &h.server.calendar_path(), &[], "");
+    h.pass_output();
+    assert_eq!(h.cybozu(), before, "Cybozu keeps everything");
+    let newest = h.history().into_iter().next().expect("a 同期履歴 entry");
+    assert!(
+        newest
+            .errors
+            .iter()
+            .any(|e| e.contains("CalDAV カレンダー") && e.contains("CalDAV URL を確認")),
+        "{:?}",
+        newest.errors
+    );
+    assert!(!newest.errors.iter().any(|e| e.contains("カレンダーID")));
+}

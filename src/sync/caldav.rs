@@ -55,8 +55,8 @@ fn remote_error(e: CalDavError) -> RemoteError {
             "CalDAV のユーザー名またはパスワードが受け付けられません。同期設定画面で確認してください".into(),
         ),
         CalDavError::SyncTokenInvalid => RemoteError::CursorExpired,
-        CalDavError::NotFound { url } => RemoteError::CalendarNotFound(url),
-        CalDavError::NoCalendar => RemoteError::CalendarNotFound("CalDAV".into()),
+        CalDavError::NotFound { url } => RemoteError::CaldavNotFound(url),
+        CalDavError::NoCalendar => RemoteError::CaldavNotFound("CalDAV URL".into()),
         CalDavError::Transport { .. } | CalDavError::InsufficientStorage => {
             RemoteError::Unavailable(e.to_string())
         }

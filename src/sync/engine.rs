@@ -45,6 +45,9 @@ pub enum RemoteError {
     /// The calendar itself is missing.
     #[error("{0}")]
     CalendarNotFound(String),
+    /// The CalDAV calendar (or the event) at this URL is missing: deleted or moved on the server.
+    #[error("no such CalDAV calendar or event at {0}")]
+    CaldavNotFound(String),
     /// The event changed on the calendar after this pass listed it (a phone edit meanwhile):
     /// it is not written over. The next pass lists the change and settles both sides by
     /// `CONFLICT`, as for an edit made before the pass.
@@ -131,6 +134,9 @@ impl PassError {
             Self::Remote(RemoteError::NeedsRelink(_)) => {
                 "Google カレンダーとの連携が取り消されています。同期設定画面で「認証」を押して連携し直してください".into()
             }
+            Self::Remote(RemoteError::CaldavNotFound(url)) => format!(
+                "CalDAV カレンダー（{url}）が見つかりません。サーバーでカレンダーが削除または移動されていないか確認し、同期設定画面で CalDAV URL を確認してください"
+            ),
             Self::Remote(RemoteError::CalendarNotFound(id)) => {
                 format!("カレンダー「{id}」が見つかりません。同期設定画面でカレンダーIDを確認してください")
             }

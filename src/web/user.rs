@@ -449,6 +449,7 @@ fn settings_page(app: &App<'_>, user: &User, status: u16, notice: &str, error: &
         "settings.html",
         context! {
             state => app.t(state_key),
+            paused => paused_because(user).map(|key| app.t(key)),
             state_class,
             last_pass => user.last_pass_at.map(|t| local_time(app, t)),
             last_error => user.last_error.clone(),
@@ -464,6 +465,23 @@ fn settings_page(app: &App<'_>, user: &User, status: u16, notice: &str, error: &
             notice, error,
         },
     )
+}
+
+/// Why a user whose 状態 is 同期中 is skipped by the schedule all the same (the i18n key), so
+/// that the page does not promise a sync that cannot happen.
+fn paused_because(user: &User) -> Option<&'static str> {
+    if !(user.enabled && user.sync_on) || crate::sync::run::eligible(user) {
+        return None;
+    }
+    Some(if !user.has_cybozu_password {
+        "settings.paused_cybozu"
+    } else {
+        match (&user.target, &user.google) {
+            (Target::Google, None) => "settings.paused_google_unlinked",
+            (Target::Google, Some(_)) => "settings.paused_google_relink",
+            (Target::Caldav, _) => "settings.paused_caldav",
+        }
+    })
 }
 
 /// 状態 as the screen names it (DESIGN §8).
