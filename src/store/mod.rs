@@ -356,13 +356,13 @@ impl Store {
         Store::configure(conn, key, true)
     }
 
-    /// A private database in memory (tests and throwaway tools).
     /// The same database under another key, as a process with another key file sees it.
     #[cfg(test)]
     pub(crate) fn with_key_for_tests(self, key: SecretKey) -> Store {
         Store { key, ..self }
     }
 
+    /// A private database in memory (tests and throwaway tools).
     pub fn open_in_memory(key: SecretKey) -> Result<Store> {
         let conn = Connection::open_in_memory().doing("opening an in-memory database")?;
         Store::configure(conn, key, false)
