@@ -737,6 +737,11 @@ fn screens_settings_fields_have_a_length_limit_and_url_schemes_any_case() {
         ("caldav_url", "HTTPS://dav.example.jp/calendars/takahashi/"),
     ]);
     assert_eq!(answer.status(), 303, "{}", answer.body);
+    assert_eq!(
+        site.stored_user(TAKAHASHI).caldav_url,
+        "https://dav.example.jp/calendars/takahashi/",
+        "stored as every client compares it"
+    );
 }
 
 #[test]

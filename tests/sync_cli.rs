@@ -266,6 +266,9 @@ fn a_lost_key_is_refused_until_new_key_starts_the_secrets_over() {
     store
         .set_target_and_calendar(7, dncs::store::Target::Google, "team@example.com", now)
         .expect("calendar");
+    store
+        .secret_setting_or_insert_with(dncs::store::SETTING_OAUTH_STATE_KEY, || "hmac".into())
+        .expect("the key 認証 signs with");
     store.close().expect("close");
     let key = data.join(dncs::store::KEY_FILE);
     std::fs::remove_file(&key).expect("lose the key");
@@ -302,6 +305,10 @@ fn a_lost_key_is_refused_until_new_key_starts_the_secrets_over() {
     assert_eq!(store.cybozu_password(7).expect("read"), None);
     let user = store.user_by_id(7).expect("read").expect("the user stays");
     assert_eq!(user.calendar_id, "team@example.com");
+    // 認証 works again: its signing key is made anew under the new key.
+    store
+        .secret_setting_or_insert_with(dncs::store::SETTING_OAUTH_STATE_KEY, || "new".into())
+        .expect("the signing key opens");
     store.close().expect("close");
 
     // A key that is there but wrong is reported by check, and new-key keeps it aside.
@@ -316,7 +323,7 @@ fn a_lost_key_is_refused_until_new_key_starts_the_secrets_over() {
     let output = dncs_sync(&ini, &["check"]);
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(
-        stdout.contains("1 stored password(s) or token(s) cannot be opened"),
+        stdout.contains("2 stored password(s) or token(s) cannot be opened"),
         "{stdout}"
     );
     let output = dncs_sync(&ini, &["new-key", "--yes"]);

@@ -122,6 +122,17 @@ impl Store {
         })
     }
 
+    /// Forgets the remote etag a pair is known by (its copy was found changed meanwhile): the
+    /// next write of the copy expects nothing, and any listing of it counts as a change.
+    pub fn clear_remote_etag(&self, user_id: UserId, cybozu_id: i64) -> Result<bool> {
+        self.write("forgetting a remote etag", |tx| {
+            Ok(tx.execute(
+                "UPDATE mappings SET remote_etag = NULL WHERE user_id = ?1 AND cybozu_id = ?2",
+                params![user_id, cybozu_id],
+            )? > 0)
+        })
+    }
+
     pub fn delete_mapping(&self, user_id: UserId, cybozu_id: i64) -> Result<bool> {
         self.write("deleting a mapping", |tx| {
             Ok(tx.execute(

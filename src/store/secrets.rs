@@ -34,7 +34,9 @@ impl Store {
         let sql = format!(
             "SELECT EXISTS (SELECT 1 FROM users WHERE {any_user_column})
                  OR EXISTS (SELECT 1 FROM oauth_flows)
-                 OR EXISTS (SELECT 1 FROM legacy_links)"
+                 OR EXISTS (SELECT 1 FROM legacy_links)
+                 OR EXISTS (SELECT 1 FROM settings WHERE key IN ({}))",
+            sealed_setting_list()
         );
         self.read("looking for stored secrets", |db| {
             Ok(db.query_row(&sql, [], |row| row.get(0))?)
@@ -59,6 +61,10 @@ impl Store {
                     sealed.push(row?);
                 }
             }
+            let settings = format!(
+                "SELECT key, value FROM settings WHERE key IN ({})",
+                sealed_setting_list()
+            );
             for (context, sql) in [
                 (
                     super::oauth_flows::SEALED_VERIFIER,
@@ -68,6 +74,7 @@ impl Store {
                     super::legacy_links::SEALED_TOKEN,
                     "SELECT login_name, refresh_token FROM legacy_links",
                 ),
+                (super::settings::SEALED_SETTING, settings.as_str()),
             ] {
                 let mut statement = db.prepare(sql)?;
                 let rows = statement.query_map([], |row| {
@@ -103,6 +110,13 @@ impl Store {
                 params![unix(now)],
             )?;
             tx.execute("DELETE FROM oauth_flows", [])?;
+            tx.execute(
+                &format!(
+                    "DELETE FROM settings WHERE key IN ({})",
+                    sealed_setting_list()
+                ),
+                [],
+            )?;
             let legacy_links = tx.execute("DELETE FROM legacy_links", [])?;
             Ok(ForgottenSecrets {
                 users,
@@ -110,6 +124,15 @@ impl Store {
             })
         })
     }
+}
+
+/// The sealed settings' keys as an SQL list (constants of this program, so no parameters).
+fn sealed_setting_list() -> String {
+    super::settings::SEALED_SETTING_KEYS
+        .iter()
+        .map(|key| format!("'{key}'"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 #[cfg(test)]
@@ -140,12 +163,15 @@ mod tests {
         store
             .set_caldav_account(43, "https://dav/", "sato", Some("dav-pw"), now)
             .unwrap();
+        store
+            .secret_setting_or_insert_with(crate::store::SETTING_OAUTH_STATE_KEY, || "k".into())
+            .unwrap();
         assert!(store.holds_secrets().unwrap());
         assert_eq!(store.unopenable_secrets().unwrap(), 0);
 
         // The same database under another key: every value is sealed with the lost one.
         let other = store.with_key_for_tests(SecretKey::generate().unwrap());
-        assert_eq!(other.unopenable_secrets().unwrap(), 3);
+        assert_eq!(other.unopenable_secrets().unwrap(), 4);
 
         let forgotten = other.forget_secrets(now).unwrap();
         assert_eq!(
@@ -157,6 +183,15 @@ mod tests {
         );
         assert!(!other.holds_secrets().unwrap());
         assert_eq!(other.unopenable_secrets().unwrap(), 0);
+        // The OAuth state key is made again, under the new key, when 認証 next needs it.
+        assert_eq!(
+            other
+                .secret_setting_or_insert_with(crate::store::SETTING_OAUTH_STATE_KEY, || {
+                    "new".into()
+                })
+                .unwrap(),
+            "new"
+        );
         let user = other.user_by_id(42).unwrap().unwrap();
         assert!(user.google.is_none(), "未認証");
         assert_eq!(user.login_name, "takahashi", "the user and settings stay");

@@ -19,7 +19,10 @@ pub const SETTING_LAST_SCHEDULED_RUN: &str = "last_scheduled_run";
 /// The `dncs.ini` warnings last written to the log, one per line.
 const SETTING_LOGGED_INI_WARNINGS: &str = "logged_ini_warnings";
 
-const SEALED_SETTING: &str = "setting";
+pub(super) const SEALED_SETTING: &str = "setting";
+/// The settings stored sealed: what forgetting the secrets removes (each is made again when
+/// first needed).
+pub(super) const SEALED_SETTING_KEYS: [&str; 1] = [SETTING_OAUTH_STATE_KEY];
 
 fn read_setting(db: &Connection, key: &str) -> rusqlite::Result<Option<String>> {
     db.query_row("SELECT value FROM settings WHERE key = ?1", [key], |row| {

@@ -157,6 +157,10 @@ pub struct Outcome {
     pub counts: PassCounts,
     /// Sentences for 同期履歴: failed actions and notes.
     pub messages: Vec<String>,
+    /// The sentence of an error that every later action would meet too, when one ended the
+    /// pass early (the calendar or Cybozu Office unreachable, the link refused); what the pass
+    /// did before it is counted and told all the same.
+    pub stopped: Option<String>,
 }
 
 /// The pieces of a pass for one user.
@@ -309,35 +313,38 @@ impl Pass<'_> {
         }
         let mut applier = Applier::new(self, &snapshot);
         let mut any_failed = false;
-        // A copy edited meanwhile that this pass did not list would not be listed by the next
-        // pass either if the etag it was known by were wrong: the next pass lists everything.
-        let mut list_all_next = false;
+        let mut stopped = None;
         for action in &planned.actions {
             if let Err(e) = applier.apply(action) {
                 any_failed = true;
-                if matches!(e, PassError::Remote(RemoteError::ChangedMeanwhile))
-                    && action
-                        .remote_id()
-                        .is_some_and(|id| applier.remote_item(id).is_none())
-                {
-                    list_all_next = true;
-                }
-                // Whatever stops every later action too ends the pass with one sentence; what
-                // the pass wrote so far is recorded, and the cursor stays for the next pass.
-                if matches!(
-                    e,
-                    PassError::Remote(
-                        RemoteError::NeedsRelink(_)
-                            | RemoteError::CredentialsRefused(_)
-                            | RemoteError::Unavailable(_)
-                    ) | PassError::Store(_)
-                ) {
+                // The account refused (the run may refresh a Google token and pass again) or
+                // the database failing: the pass ends as an error.
+                let account_refused = match &e {
+                    PassError::Remote(remote) => matches!(
+                        remote,
+                        RemoteError::NeedsRelink(_) | RemoteError::CredentialsRefused(_)
+                    ),
+                    PassError::Cybozu(c) => c.is_login_failure(),
+                    PassError::Store(_) => true,
+                    _ => false,
+                };
+                if account_refused {
                     return Err(e);
                 }
-                if let PassError::Cybozu(ref c) = e {
-                    if c.is_login_failure() || c.is_unavailable() {
-                        return Err(e);
-                    }
+                if matches!(e, PassError::Remote(RemoteError::ChangedMeanwhile)) {
+                    applier.distrust_remote_etag(action)?;
+                }
+                // A server that every later action would find unreachable too ends the pass
+                // with one sentence; what the pass did so far is still counted and told, and
+                // the cursor stays.
+                let unreachable = match &e {
+                    PassError::Remote(remote) => matches!(remote, RemoteError::Unavailable(_)),
+                    PassError::Cybozu(c) => c.is_unavailable(),
+                    _ => false,
+                };
+                if unreachable {
+                    stopped = Some(e);
+                    break;
                 }
                 outcome
                     .messages
@@ -346,14 +353,19 @@ impl Pass<'_> {
         }
         outcome.counts = applier.counts;
         outcome.messages.extend(applier.messages);
-        if list_all_next {
-            self.store.clear_cursor(self.user_id, self.remote.side())?;
-        }
+        // Told even when the pass stopped before their actions: a conflict whose write went
+        // through would otherwise never be told (the next pass sees only its echo).
         for note in &planned.notes {
             outcome.messages.push(note_sentence(note));
             if matches!(note, Note::Conflict { .. }) {
                 outcome.counts.conflicts += 1;
             }
+        }
+        if let Some(error) = stopped {
+            let sentence = error.sentence();
+            outcome.messages.insert(0, sentence.clone());
+            outcome.stopped = Some(sentence);
+            return Ok(outcome);
         }
         // A remote change is listed once: if its write to Cybozu failed, a cursor moved past it
         // would lose it for good. The stored cursor stays, so the next pass lists it again (its
@@ -560,6 +572,24 @@ impl<'p, 'a> Applier<'p, 'a> {
                 remote_id,
             } => self.tag_remote(*cybozu_id, remote_id),
         }
+    }
+
+    /// After [`RemoteError::ChangedMeanwhile`] on a copy this pass did not list: the etag the
+    /// mapping knew it by is forgotten. The edit made meanwhile is listed by the next pass as
+    /// a change all the same; and should the etag have been wrong instead (a format an earlier
+    /// version wrote), the next write no longer expects it, so the pair cannot stay stuck.
+    fn distrust_remote_etag(&self, action: &Action) -> Result<(), PassError> {
+        let (Some(cybozu_id), Some(remote_id)) = (action.cybozu_id(), action.remote_id()) else {
+            return Ok(());
+        };
+        if self.remote_item(remote_id).is_some() {
+            return Ok(());
+        }
+        self.pass.store.clear_remote_etag(
+            self.pass.user_id,
+            i64::try_from(cybozu_id).unwrap_or_default(),
+        )?;
+        Ok(())
     }
 
     /// The sentence of 同期履歴 for one action that failed while the pass went on: which event,

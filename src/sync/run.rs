@@ -315,7 +315,11 @@ fn recorded_pass(
         Ok(outcome) => (
             outcome.counts,
             outcome.messages.clone(),
-            outcome.plan.blocked.clone(),
+            outcome
+                .plan
+                .blocked
+                .clone()
+                .or_else(|| outcome.stopped.clone()),
         ),
         Err(e) => (Default::default(), vec![e.sentence()], Some(e.sentence())),
     };

@@ -320,7 +320,11 @@ fn apply_settings_form(app: &mut App<'_>, user: User) -> Result<Saved, Response>
     };
     let wants_sync = form("sync_on") == "on";
     let calendar_id = form("calendar_id");
-    let caldav_url = form("caldav_url");
+    // A scheme is case-blind (RFC 3986), but servers and the client compare it as written.
+    let caldav_url = match form("caldav_url").split_once("://") {
+        Some((scheme, rest)) => format!("{}://{rest}", scheme.to_ascii_lowercase()),
+        None => form("caldav_url"),
+    };
     let caldav_user = form("caldav_user");
     let caldav_password = app.request.form("caldav_password").unwrap_or("");
     // The form as typed (the password aside, which is never shown), for the page of an error.
@@ -340,10 +344,7 @@ fn apply_settings_form(app: &mut App<'_>, user: User) -> Result<Saved, Response>
     {
         return Err(refuse(400, &app.t("settings.too_long")));
     }
-    let scheme = caldav_url
-        .split_once("://")
-        .map(|(scheme, _)| scheme.to_ascii_lowercase());
-    let is_web_url = matches!(scheme.as_deref(), Some("http" | "https"));
+    let is_web_url = caldav_url.starts_with("http://") || caldav_url.starts_with("https://");
     if !caldav_url.is_empty() && !is_web_url {
         return Err(refuse(400, &app.t("settings.bad_url")));
     }
