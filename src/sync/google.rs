@@ -226,7 +226,15 @@ impl Remote for GoogleRemote {
         // Read, change, write: the phone's reminders, colour and other fields are kept. A copy
         // that no longer has the etag the pass knows it by was edited meanwhile: it is left for
         // the next pass to weigh, not written over (the `If-Match` guards the write itself).
-        let expected = self.written.get(id).cloned().or(etag.map(str::to_string));
+        // A day of a series whose master this pass wrote may have a new etag from that write
+        // alone (Google can restamp a series' exceptions): it is written as read.
+        let master_written =
+            instance_master(id).is_some_and(|master| self.written.contains_key(master));
+        let expected = match self.written.get(id) {
+            Some(own) => Some(own.clone()),
+            None if master_written => None,
+            None => etag.map(str::to_string),
+        };
         let mut google = self.calendar.get(id).map_err(remote_error)?;
         if let Some(expected) = expected {
             if google.etag.as_deref() != Some(expected.as_str()) {
@@ -255,6 +263,13 @@ impl Remote for GoogleRemote {
     fn side(&self) -> Side {
         Side::Google
     }
+}
+
+/// The series an instance id names (`{master}_20261125T010000Z`, `{master}_20261125`).
+fn instance_master(id: &str) -> Option<&str> {
+    let (master, day) = id.rsplit_once('_')?;
+    let date = day.get(..8)?;
+    (date.bytes().all(|b| b.is_ascii_digit()) && !master.is_empty()).then_some(master)
 }
 
 fn written(event: GoogleEvent) -> Result<Written, RemoteError> {
@@ -395,6 +410,14 @@ fn remote_event(google: &GoogleEvent) -> Option<RemoteEvent> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn instance_ids_name_their_series() {
+        assert_eq!(instance_master("abc123_20261125T010000Z"), Some("abc123"));
+        assert_eq!(instance_master("abc123_20261125"), Some("abc123"));
+        assert_eq!(instance_master("dncs0a1b2c3d"), None);
+        assert_eq!(instance_master("some_name"), None);
+    }
 
     fn utc(text: &str) -> DateTime<Utc> {
         DateTime::parse_from_rfc3339(text)
