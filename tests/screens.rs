@@ -823,15 +823,29 @@ fn screens_google_block_shows_the_link_state() {
 /// page says why and what to press.
 #[test]
 fn screens_a_sync_that_cannot_run_says_why_under_the_state() {
-    let site = Site::new();
-    let mut browser = site.user("takahashi");
-    let store = site.store();
-    store.set_sync_on(TAKAHASHI, true, now()).expect("sync on");
     let paused = |page: &CgiAnswer| {
         page.body
             .contains("id=\"paused\"")
             .then(|| text_after(page, "id=\"paused\">").to_owned())
     };
+    // Without Google's client in dncs.ini, 認証 cannot help: the administrator is named.
+    let unconfigured = Site::new();
+    let mut browser = unconfigured.user("takahashi");
+    unconfigured
+        .store()
+        .set_sync_on(TAKAHASHI, true, now())
+        .expect("sync on");
+    let page = browser.get("page=settings");
+    assert!(
+        paused(&page).is_some_and(|p| p.contains("GOOGLE_CLIENT_ID")),
+        "{}",
+        page.body
+    );
+
+    let site = Site::with_ini("GOOGLE_CLIENT_ID=id.example\r\nGOOGLE_CLIENT_SECRET=secret\r\n");
+    let mut browser = site.user("takahashi");
+    let store = site.store();
+    store.set_sync_on(TAKAHASHI, true, now()).expect("sync on");
     let page = browser.get("page=settings");
     assert_eq!(state(&page), "同期中");
     assert!(

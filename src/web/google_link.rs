@@ -11,6 +11,11 @@ use crate::store::{GoogleClient, Provenance, SETTING_OAUTH_STATE_KEY};
 /// The route Google's answer comes back to (directly, or through the relay page).
 pub const CALLBACK_PAGE: &str = "google_callback";
 
+/// Whether `dncs.ini` holds what 認証 needs (the OAuth client id and secret).
+pub(super) fn is_configured(app: &App<'_>) -> bool {
+    oauth_client(app).is_some()
+}
+
 fn oauth_client(app: &App<'_>) -> Option<OAuthClient> {
     let config = app.config;
     Some(OAuthClient {

@@ -156,6 +156,7 @@ const CATALOG: &[(&str, &str, &str)] = &[
     ("settings.not_permitted", "管理者により利用が許可されていないため、同期を開始できません。", "The administrator has not permitted you to sync."),
     ("settings.paused_caldav", "CalDAV URL とパスワードが揃っていないため、同期していません。下の CalDAV の欄を入力して保存してください。", "Not syncing: the CalDAV URL and password are not both set. Fill them in below and save."),
     ("settings.paused_cybozu", "サイボウズ Office のパスワードが保存されていないため、同期していません。ログアウトしてログインし直してください。", "Not syncing: no Cybozu Office password is stored. Log out and log in again."),
+    ("settings.paused_google_not_configured", "Google カレンダーとの連携が dncs.ini に設定されていないため（GOOGLE_CLIENT_ID と GOOGLE_CLIENT_SECRET）、同期していません。システム管理者に連絡してください。", "Not syncing: Google Calendar linking is not set up in dncs.ini (GOOGLE_CLIENT_ID and GOOGLE_CLIENT_SECRET). Contact your administrator."),
     ("settings.paused_google_relink", "Google カレンダーとの連携が取り消されているため、同期していません。「認証」を押して連携し直してください。", "Not syncing: the link to Google Calendar was revoked. Press Authorize to link it again."),
     ("settings.paused_google_unlinked", "Google カレンダーと連携していないため、同期していません。「認証」を押して連携してください。", "Not syncing: Google Calendar is not linked yet. Press Authorize to link it."),
     ("settings.save", "保存", "Save"),

@@ -450,7 +450,8 @@ fn settings_page(app: &App<'_>, user: &User, status: u16, notice: &str, error: &
         "settings.html",
         context! {
             state => app.t(state_key),
-            paused => paused_because(user).map(|key| app.t(key)),
+            paused => paused_because(user, super::google_link::is_configured(app))
+                .map(|key| app.t(key)),
             state_class,
             last_pass => user.last_pass_at.map(|t| local_time(app, t)),
             last_error => user.last_error.clone(),
@@ -470,7 +471,7 @@ fn settings_page(app: &App<'_>, user: &User, status: u16, notice: &str, error: &
 
 /// Why a user whose 状態 is 同期中 is skipped by the schedule all the same (the i18n key), so
 /// that the page does not promise a sync that cannot happen.
-fn paused_because(user: &User) -> Option<&'static str> {
+fn paused_because(user: &User, google_configured: bool) -> Option<&'static str> {
     if !(user.enabled && user.sync_on) || crate::sync::run::eligible(user) {
         return None;
     }
@@ -478,6 +479,8 @@ fn paused_because(user: &User) -> Option<&'static str> {
         "settings.paused_cybozu"
     } else {
         match (&user.target, &user.google) {
+            // 認証 could not work either: the administrator has to act first.
+            (Target::Google, None) if !google_configured => "settings.paused_google_not_configured",
             (Target::Google, None) => "settings.paused_google_unlinked",
             (Target::Google, Some(_)) => "settings.paused_google_relink",
             (Target::Caldav, _) => "settings.paused_caldav",
