@@ -939,12 +939,27 @@ fn an_event_that_leaves_the_window_is_not_deleted(server: ServerKind) {
     }
 }
 
-/// Another client that edits a resource just before the engine's first update of it reaches
-/// the server: the moment a phone's edit lands inside a pass.
+/// Another client that edits a resource just before the engine's first update of it (of one
+/// of its days, with `days_only`) reaches the server: the moment a phone's edit lands inside a
+/// pass. The edit replaces `edit.0` by `edit.1` in the resource's text.
 struct EditsBeforeTheFirstUpdate<'a> {
     inner: dncs::sync::caldav::CalDavRemote,
     server: &'a dyn DavServer,
     edited: bool,
+    days_only: bool,
+    edit: (&'static str, &'static str),
+}
+
+impl<'a> EditsBeforeTheFirstUpdate<'a> {
+    fn new(h: &'a Dav) -> Self {
+        Self {
+            inner: crate::caldav_harness::caldav_remote(&h.install),
+            server: h.server.as_ref(),
+            edited: false,
+            days_only: false,
+            edit: ("SUMMARY:", "SUMMARY:スマホで変更 "),
+        }
+    }
 }
 
 impl dncs::sync::engine::Remote for EditsBeforeTheFirstUpdate<'_> {
@@ -970,13 +985,18 @@ impl dncs::sync::engine::Remote for EditsBeforeTheFirstUpdate<'_> {
         etag: Option<&str>,
         event: &dncs::sync::convert::RemoteEvent,
     ) -> Result<dncs::sync::engine::Written, dncs::sync::engine::RemoteError> {
-        if !self.edited {
+        let (resource, day) = match id.split_once('#') {
+            Some((resource, _)) => (resource, true),
+            None => (id, false),
+        };
+        if !self.edited && (day || !self.days_only) {
             self.edited = true;
             let (href, server_etag, _, ics) = calendar_events(self.server)
                 .into_iter()
-                .find(|(href, ..)| href == id)
+                .find(|(href, ..)| href == resource)
                 .expect("the resource");
-            let phone = ics.replace("SUMMARY:", "SUMMARY:スマホで変更 ");
+            let phone = ics.replace(self.edit.0, self.edit.1);
+            assert_ne!(phone, ics, "the edit changes the resource");
             self.server.put(&href, &server_etag, &phone);
         }
         self.inner.update(id, etag, event)
@@ -1042,11 +1062,7 @@ fn caldav_an_edit_made_during_a_pass_is_not_written_over() {
     h.sim
         .company()
         .edit_event(VISIT, |e| e.description = "Cybozu のメモ".into());
-    let mut remote = EditsBeforeTheFirstUpdate {
-        inner: crate::caldav_harness::caldav_remote(&h.install),
-        server: h.server.as_ref(),
-        edited: false,
-    };
+    let mut remote = EditsBeforeTheFirstUpdate::new(&h);
     let outcome = pass_through(&h, &mut remote).expect("the pass");
     assert!(remote.edited, "the pass updated the copy");
     assert!(
@@ -1116,11 +1132,7 @@ fn caldav_a_deletion_after_an_edit_made_meanwhile_still_reaches_cybozu() {
         h.sim
             .company()
             .edit_event(VISIT, |e| e.description = "Cybozu のメモ".into());
-        let mut remote = EditsBeforeTheFirstUpdate {
-            inner: crate::caldav_harness::caldav_remote(&h.install),
-            server: h.server.as_ref(),
-            edited: false,
-        };
+        let mut remote = EditsBeforeTheFirstUpdate::new(&h);
         pass_through(&h, &mut remote).expect("the pass");
         let call = h.copy_of(CALL).expect("the copy of CALL");
         h.server.delete(&call.href);
@@ -1133,13 +1145,36 @@ fn caldav_a_deletion_after_an_edit_made_meanwhile_still_reaches_cybozu() {
     }
 }
 
-/// Fails every update after the first with an unreachable server.
-struct UnreachableAfterOneUpdate {
+/// Answers "unreachable" to every update after the first `fine_updates`, or to the copy
+/// `refused` only.
+struct UnreachableFor {
     inner: dncs::sync::caldav::CalDavRemote,
     updates: usize,
+    fine_updates: usize,
+    refused: Option<String>,
 }
 
-impl dncs::sync::engine::Remote for UnreachableAfterOneUpdate {
+impl UnreachableFor {
+    fn after(install: &tempfile::TempDir, fine_updates: usize) -> Self {
+        Self {
+            inner: crate::caldav_harness::caldav_remote(install),
+            updates: 0,
+            fine_updates,
+            refused: None,
+        }
+    }
+
+    fn only(install: &tempfile::TempDir, href: &str) -> Self {
+        Self {
+            inner: crate::caldav_harness::caldav_remote(install),
+            updates: 0,
+            fine_updates: usize::MAX,
+            refused: Some(href.to_string()),
+        }
+    }
+}
+
+impl dncs::sync::engine::Remote for UnreachableFor {
     fn list(
         &mut self,
         cursor: Option<&str>,
@@ -1163,7 +1198,7 @@ impl dncs::sync::engine::Remote for UnreachableAfterOneUpdate {
         event: &dncs::sync::convert::RemoteEvent,
     ) -> Result<dncs::sync::engine::Written, dncs::sync::engine::RemoteError> {
         self.updates += 1;
-        if self.updates > 1 {
+        if self.updates > self.fine_updates || self.refused.as_deref() == Some(id) {
             return Err(dncs::sync::engine::RemoteError::Unavailable(
                 "the CalDAV server answered HTTP 503".into(),
             ));
@@ -1192,25 +1227,27 @@ impl dncs::sync::engine::Remote for UnreachableAfterOneUpdate {
     }
 }
 
-/// A pass that stops because the server stopped answering still tells the conflicts it
-/// settled before the stop; the next pass settles and tells the rest.
+fn conflicts_told(messages: &[String]) -> usize {
+    messages.iter().filter(|m| m.contains("両方で変更")).count()
+}
+
+/// A pass that stops because the server stopped answering tells the conflict it settled
+/// before the stop, and only that one: the others are told (and counted) by the pass that
+/// settles them, so none is told twice.
 #[test]
-fn caldav_a_pass_stopped_by_the_server_still_tells_its_conflicts() {
+fn caldav_a_pass_stopped_by_the_server_tells_the_conflicts_it_settled() {
     let Some(h) = Dav::start(ServerKind::Radicale, "CONFLICT=cybozu\n") else {
         return;
     };
     h.pass();
-    for id in [VISIT, CALL] {
+    for id in [VISIT, CALL, KICKOFF] {
         let copy = h.copy_of(id).expect("copy");
         h.retitle(&copy, "スマホで変更");
         h.sim
             .company()
             .edit_event(id, |e| e.detail = "サイボウズで変更".into());
     }
-    let mut remote = UnreachableAfterOneUpdate {
-        inner: crate::caldav_harness::caldav_remote(&h.install),
-        updates: 0,
-    };
+    let mut remote = UnreachableFor::after(&h.install, 1);
     let outcome = pass_through(&h, &mut remote).expect("a stopped pass is an outcome");
     assert!(
         outcome
@@ -1221,18 +1258,99 @@ fn caldav_a_pass_stopped_by_the_server_still_tells_its_conflicts() {
         outcome.stopped
     );
     assert_eq!(outcome.counts.remote_updated, 1, "{:?}", outcome.counts);
-    let conflicts =
-        |messages: &[String]| messages.iter().filter(|m| m.contains("両方で変更")).count();
     assert_eq!(
-        conflicts(&outcome.messages),
-        2,
-        "the settled conflict is told too: {:?}",
+        conflicts_told(&outcome.messages),
+        1,
+        "{:?}",
         outcome.messages
     );
+    assert_eq!(outcome.counts.conflicts, 1);
     h.pass();
+    let next: Vec<String> = h.history().into_iter().flat_map(|e| e.errors).collect();
+    assert_eq!(conflicts_told(&next), 2, "{next:?}");
     h.assert_in_step();
     assert!(
         h.cybozu()[&VISIT].detail.contains("サイボウズで変更"),
         "CONFLICT=cybozu"
+    );
+}
+
+/// One copy the server keeps refusing (a 500 on that resource alone) does not hold back the
+/// other writes: each pass names it, and writes the rest.
+#[test]
+fn caldav_one_copy_the_server_keeps_refusing_does_not_block_the_others() {
+    let Some(h) = Dav::start(ServerKind::Radicale, "") else {
+        return;
+    };
+    h.pass();
+    // The first of the pass's updates, whichever event it is.
+    let refused = h.copy_of(KICKOFF).expect("copy").href;
+    for id in [KICKOFF, VISIT, CALL] {
+        h.sim
+            .company()
+            .edit_event(id, |e| e.description = "サイボウズで変更".into());
+    }
+    // The first pass writes the two others; the next tries the refused one again, and names it.
+    for written in [2, 0] {
+        let mut remote = UnreachableFor::only(&h.install, &refused);
+        let outcome = pass_through(&h, &mut remote).expect("the pass");
+        assert_eq!(outcome.stopped, None, "{:?}", outcome.messages);
+        assert_eq!(outcome.counts.remote_updated, written, "{outcome:?}");
+        assert!(
+            outcome.messages.iter().any(|m| m.contains("キックオフ")),
+            "{:?}",
+            outcome.messages
+        );
+    }
+    for id in [VISIT, CALL] {
+        let copy = h.copy_of(id).expect("copy");
+        assert!(
+            copy.ics.contains("サイボウズで変更"),
+            "{id} was held back by {refused}"
+        );
+    }
+}
+
+/// The same for one day of a series: the phone's edit of the day (its override) made during
+/// a pass is not written over by Cybozu's edit of the split-off event.
+#[test]
+fn caldav_an_edit_of_a_day_made_during_a_pass_is_not_written_over() {
+    let Some(h) = Dav::start(ServerKind::Radicale, "CONFLICT=remote\n") else {
+        return;
+    };
+    let own = h.sim.company().insert_event(own_weekly_series());
+    h.pass();
+    // The phone moves one day: Cybozu splits it off.
+    let series = h.copy_of(own).expect("the series' copy");
+    let uid = series.value("UID").expect("uid");
+    let moved = format!(
+        "BEGIN:VEVENT\r\nUID:{uid}\r\nDTSTAMP:20261201T000000Z\r\n\
+         RECURRENCE-ID;TZID=Asia/Tokyo:20261208T080000\r\n\
+         DTSTART;TZID=Asia/Tokyo:20261208T130000\r\nDTEND;TZID=Asia/Tokyo:20261208T134500\r\n\
+         SUMMARY:午後の作業\r\nX-DNCS-CYBOZU-ID:{own}\r\nSEQUENCE:1\r\nEND:VEVENT\r\n"
+    );
+    let text = series
+        .ics
+        .replace("END:VCALENDAR", &format!("{moved}END:VCALENDAR"));
+    h.server.put(&series.href, &series.etag, &text);
+    h.pass();
+    let split = h
+        .cybozu()
+        .into_values()
+        .find(|e| e.detail == "午後の作業")
+        .and_then(|e| e.id)
+        .expect("the day is split off");
+    h.sim
+        .company()
+        .edit_event(split, |e| e.description = "Cybozu のメモ".into());
+    let mut remote = EditsBeforeTheFirstUpdate::new(&h);
+    remote.days_only = true;
+    remote.edit = ("SUMMARY:午後の作業", "SUMMARY:スマホで変更した日");
+    pass_through(&h, &mut remote).expect("the pass");
+    assert!(remote.edited, "the pass updated the day");
+    let after = h.copy_of(own).expect("the series' copy");
+    assert!(
+        after.ics.contains("スマホで変更した日"),
+        "the phone's edit of the day was written over"
     );
 }

@@ -341,15 +341,28 @@ impl CalDavRemote {
         })
     }
 
-    /// Writes one day of a series into its override (made when there is none).
+    /// Writes one day of a series into its override (made when there is none). With `expected`
+    /// (the engine's etag of that day as this pass knows it), a day edited meanwhile is left to
+    /// the next pass, as a master is in [`Self::put_over`].
     fn put_day(
         &mut self,
         href: &str,
         date: NaiveDate,
         event: &RemoteEvent,
+        expected: Option<&str>,
     ) -> Result<Written, RemoteError> {
         let (now, zone) = (self.now, self.timezone.clone());
-        let written = self.rewrite(href, true, |ics| {
+        let id = occurrence_id(href, date);
+        let written = self.rewrite(href, expected.is_none(), |ics| {
+            if let Some(expected) = expected {
+                let current = items_of(href, "", ics, &zone, false)
+                    .into_iter()
+                    .find(|item| item.id == id)
+                    .and_then(|item| item.etag);
+                if current.as_deref() != Some(expected) {
+                    return Err(RemoteError::ChangedMeanwhile);
+                }
+            }
             overrides::write_occurrence(ics, date, event, now, &zone)
                 .map(Some)
                 .ok_or_else(|| {
@@ -442,7 +455,14 @@ impl Remote for CalDavRemote {
         event: &RemoteEvent,
     ) -> Result<Written, RemoteError> {
         match split_occurrence_id(id) {
-            Some((href, date)) => self.put_day(href, date, event),
+            Some((href, date)) => {
+                // A day of a series this pass wrote the master of is written as it stands.
+                let expected = match self.own.contains_key(href) {
+                    true => None,
+                    false => etag,
+                };
+                self.put_day(href, date, event, expected)
+            }
             None => {
                 // A master this pass wrote already is expected as written.
                 let expected = self

@@ -150,6 +150,9 @@ impl PassError {
     }
 }
 
+/// Writes in a row that find the server unreachable before a pass stops.
+const UNREACHABLE_WRITES_TO_STOP: u32 = 2;
+
 /// What a pass did.
 #[derive(Debug, Clone, Default)]
 pub struct Outcome {
@@ -314,8 +317,18 @@ impl Pass<'_> {
         let mut applier = Applier::new(self, &snapshot);
         let mut any_failed = false;
         let mut stopped = None;
-        for action in &planned.actions {
-            if let Err(e) = applier.apply(action) {
+        // Writes in a row that found the server unreachable.
+        let mut unreachable_in_a_row = 0;
+        // The Cybozu events an action failed for, or was never tried for: their conflicts are
+        // planned again, and told, by the next pass.
+        let mut not_done: BTreeSet<u64> = BTreeSet::new();
+        for (index, action) in planned.actions.iter().enumerate() {
+            let result = applier.apply(action);
+            if result.is_ok() {
+                unreachable_in_a_row = 0;
+            }
+            if let Err(e) = result {
+                not_done.extend(action.cybozu_id());
                 any_failed = true;
                 // The account refused (the run may refresh a Google token and pass again) or
                 // the database failing: the pass ends as an error.
@@ -336,15 +349,27 @@ impl Pass<'_> {
                 }
                 // A server that every later action would find unreachable too ends the pass
                 // with one sentence; what the pass did so far is still counted and told, and
-                // the cursor stays.
+                // the cursor stays. Two writes in a row tell a server that is down from one
+                // copy it keeps refusing (a 500 on one resource, a proxy's 413), which must not
+                // hold back every later write, pass after pass.
                 let unreachable = match &e {
                     PassError::Remote(remote) => matches!(remote, RemoteError::Unavailable(_)),
                     PassError::Cybozu(c) => c.is_unavailable(),
                     _ => false,
                 };
                 if unreachable {
-                    stopped = Some(e);
-                    break;
+                    unreachable_in_a_row += 1;
+                    if unreachable_in_a_row >= UNREACHABLE_WRITES_TO_STOP {
+                        not_done.extend(
+                            planned.actions[index..]
+                                .iter()
+                                .filter_map(Action::cybozu_id),
+                        );
+                        stopped = Some(e);
+                        break;
+                    }
+                } else {
+                    unreachable_in_a_row = 0;
                 }
                 outcome
                     .messages
@@ -353,9 +378,12 @@ impl Pass<'_> {
         }
         outcome.counts = applier.counts;
         outcome.messages.extend(applier.messages);
-        // Told even when the pass stopped before their actions: a conflict whose write went
-        // through would otherwise never be told (the next pass sees only its echo).
+        // Told when their writes went through, also in a pass that stopped early (the next
+        // pass sees only their echo); the others are told by the pass that settles them.
         for note in &planned.notes {
+            if matches!(note, Note::Conflict { cybozu_id, .. } if not_done.contains(cybozu_id)) {
+                continue;
+            }
             outcome.messages.push(note_sentence(note));
             if matches!(note, Note::Conflict { .. }) {
                 outcome.counts.conflicts += 1;
@@ -446,12 +474,14 @@ fn note_sentence(note: &Note) -> String {
         Note::Conflict {
             title,
             winner: Direction::ToRemote,
+            ..
         } => {
             format!("「{title}」は両方で変更されていたため、サイボウズ Office の内容を優先しました")
         }
         Note::Conflict {
             title,
             winner: Direction::ToCybozu,
+            ..
         } => {
             format!("「{title}」は両方で変更されていたため、カレンダー側の内容を優先しました")
         }

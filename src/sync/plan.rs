@@ -245,7 +245,11 @@ impl fmt::Display for Action {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Note {
     /// Both sides changed; `CONFLICT` chose the winner.
-    Conflict { title: String, winner: Direction },
+    Conflict {
+        cybozu_id: u64,
+        title: String,
+        winner: Direction,
+    },
     /// A phone edit of a 仮予定 is not written back.
     TemporaryNotWritten { title: String },
     /// A remote series Cybozu cannot express stays on the remote side.
@@ -353,6 +357,7 @@ pub fn plan(ctx: &Context<'_>, changes: &Changes) -> Plan {
                 // Deleted in Cybozu, edited on the phone.
                 let winner = decide(ctx.conflict, None, r_changed.and_then(|r| r.updated));
                 out.notes.push(Note::Conflict {
+                    cybozu_id: cid,
                     title: title(),
                     winner,
                 });
@@ -375,6 +380,7 @@ pub fn plan(ctx: &Context<'_>, changes: &Changes) -> Plan {
                 // Edited in Cybozu, deleted on the phone.
                 let winner = decide(ctx.conflict, version_time(event), None);
                 out.notes.push(Note::Conflict {
+                    cybozu_id: cid,
                     title: title(),
                     winner,
                 });
@@ -392,6 +398,7 @@ pub fn plan(ctx: &Context<'_>, changes: &Changes) -> Plan {
             (Some(event), false, Some(remote), false) => {
                 let winner = decide(ctx.conflict, version_time(event), remote.updated);
                 out.notes.push(Note::Conflict {
+                    cybozu_id: cid,
                     title: title(),
                     winner,
                 });
