@@ -939,30 +939,78 @@ fn an_event_that_leaves_the_window_is_not_deleted(server: ServerKind) {
     }
 }
 
-/// Another client that edits a resource just before the engine's first update of it (of one
-/// of its days, with `days_only`) reaches the server: the moment a phone's edit lands inside a
-/// pass. The edit replaces `edit.0` by `edit.1` in the resource's text.
-struct EditsBeforeTheFirstUpdate<'a> {
+/// The real CalDAV remote with something happening just before each update reaches the
+/// server: another client's edit (the moment a phone's edit lands inside a pass), or the
+/// server failing.
+struct Meddled<'a> {
     inner: dncs::sync::caldav::CalDavRemote,
-    server: &'a dyn DavServer,
-    edited: bool,
-    days_only: bool,
-    edit: (&'static str, &'static str),
+    before_update: Box<BeforeUpdate<'a>>,
 }
 
-impl<'a> EditsBeforeTheFirstUpdate<'a> {
-    fn new(h: &'a Dav) -> Self {
+/// What happens before an update of the copy `id`; an error is the update's answer.
+type BeforeUpdate<'a> = dyn FnMut(&str) -> Result<(), dncs::sync::engine::RemoteError> + 'a;
+
+impl<'a> Meddled<'a> {
+    /// Another client replaces `edit.0` by `edit.1` in a resource just before the pass's first
+    /// update of it (of one of its days, with `days_only`), and sets `edited`.
+    fn edit_before_the_first_update(
+        h: &'a Dav,
+        days_only: bool,
+        edit: (&'static str, &'static str),
+        edited: &'a std::cell::Cell<bool>,
+    ) -> Self {
+        let server = h.server.as_ref();
         Self {
             inner: crate::caldav_harness::caldav_remote(&h.install),
-            server: h.server.as_ref(),
-            edited: false,
-            days_only: false,
-            edit: ("SUMMARY:", "SUMMARY:スマホで変更 "),
+            before_update: Box::new(move |id: &str| {
+                let (resource, day) = match id.split_once('#') {
+                    Some((resource, _)) => (resource, true),
+                    None => (id, false),
+                };
+                if !edited.get() && (day || !days_only) {
+                    edited.set(true);
+                    let (href, server_etag, _, ics) = calendar_events(server)
+                        .into_iter()
+                        .find(|(href, ..)| href == resource)
+                        .expect("the resource");
+                    let phone = ics.replace(edit.0, edit.1);
+                    assert_ne!(phone, ics, "the edit changes the resource");
+                    server.put(&href, &server_etag, &phone);
+                }
+                Ok(())
+            }),
+        }
+    }
+
+    /// The server answers "unreachable" to every update after the first `fine_updates`.
+    fn unreachable_after(h: &Dav, fine_updates: usize) -> Self {
+        let mut updates = 0;
+        Self::failing(h, move |_| {
+            updates += 1;
+            updates > fine_updates
+        })
+    }
+
+    /// The server answers "unreachable" to every update of `href`, and to nothing else.
+    fn unreachable_for(h: &Dav, href: &str) -> Self {
+        let href = href.to_string();
+        Self::failing(h, move |id| id == href)
+    }
+
+    fn failing(h: &Dav, mut fails: impl FnMut(&str) -> bool + 'a) -> Self {
+        Self {
+            inner: crate::caldav_harness::caldav_remote(&h.install),
+            before_update: Box::new(move |id: &str| match fails(id) {
+                true => Err(dncs::sync::engine::RemoteError::Unavailable(
+                    "the CalDAV server answered HTTP 503".into(),
+                )),
+                false => Ok(()),
+            }),
         }
     }
 }
 
-impl dncs::sync::engine::Remote for EditsBeforeTheFirstUpdate<'_> {
+impl dncs::sync::engine::Remote for Meddled<'_> {
     fn list(
         &mut self,
         cursor: Option<&str>,
@@ -985,20 +1033,7 @@ impl dncs::sync::engine::Remote for EditsBeforeTheFirstUpdate<'_> {
         etag: Option<&str>,
         event: &dncs::sync::convert::RemoteEvent,
     ) -> Result<dncs::sync::engine::Written, dncs::sync::engine::RemoteError> {
-        let (resource, day) = match id.split_once('#') {
-            Some((resource, _)) => (resource, true),
-            None => (id, false),
-        };
-        if !self.edited && (day || !self.days_only) {
-            self.edited = true;
-            let (href, server_etag, _, ics) = calendar_events(self.server)
-                .into_iter()
-                .find(|(href, ..)| href == resource)
-                .expect("the resource");
-            let phone = ics.replace(self.edit.0, self.edit.1);
-            assert_ne!(phone, ics, "the edit changes the resource");
-            self.server.put(&href, &server_etag, &phone);
-        }
+        (self.before_update)(id)?;
         self.inner.update(id, etag, event)
     }
 
@@ -1022,6 +1057,9 @@ impl dncs::sync::engine::Remote for EditsBeforeTheFirstUpdate<'_> {
         self.inner.cursor_before_creating(cybozu_ids)
     }
 }
+
+/// The phone's edit of a title, for [`Meddled::edit_before_the_first_update`].
+const SUMMARY_EDIT: (&str, &str) = ("SUMMARY:", "SUMMARY:スマホで変更 ");
 
 /// One pass of takahashi through `remote`, in this process (to put a misbehaving calendar in
 /// the way); 同期履歴 is not written, the outcome says what the pass did.
@@ -1062,9 +1100,10 @@ fn caldav_an_edit_made_during_a_pass_is_not_written_over() {
     h.sim
         .company()
         .edit_event(VISIT, |e| e.description = "Cybozu のメモ".into());
-    let mut remote = EditsBeforeTheFirstUpdate::new(&h);
+    let edited = std::cell::Cell::new(false);
+    let mut remote = Meddled::edit_before_the_first_update(&h, false, SUMMARY_EDIT, &edited);
     let outcome = pass_through(&h, &mut remote).expect("the pass");
-    assert!(remote.edited, "the pass updated the copy");
+    assert!(edited.get(), "the pass updated the copy");
     assert!(
         outcome
             .messages
@@ -1132,7 +1171,8 @@ fn caldav_a_deletion_after_an_edit_made_meanwhile_still_reaches_cybozu() {
         h.sim
             .company()
             .edit_event(VISIT, |e| e.description = "Cybozu のメモ".into());
-        let mut remote = EditsBeforeTheFirstUpdate::new(&h);
+        let edited = std::cell::Cell::new(false);
+        let mut remote = Meddled::edit_before_the_first_update(&h, false, SUMMARY_EDIT, &edited);
         pass_through(&h, &mut remote).expect("the pass");
         let call = h.copy_of(CALL).expect("the copy of CALL");
         h.server.delete(&call.href);
@@ -1142,88 +1182,6 @@ fn caldav_a_deletion_after_an_edit_made_meanwhile_still_reaches_cybozu() {
             !h.cybozu().contains_key(&CALL),
             "{kind:?}: the phone's deletion was lost"
         );
-    }
-}
-
-/// Answers "unreachable" to every update after the first `fine_updates`, or to the copy
-/// `refused` only.
-struct UnreachableFor {
-    inner: dncs::sync::caldav::CalDavRemote,
-    updates: usize,
-    fine_updates: usize,
-    refused: Option<String>,
-}
-
-impl UnreachableFor {
-    fn after(install: &tempfile::TempDir, fine_updates: usize) -> Self {
-        Self {
-            inner: crate::caldav_harness::caldav_remote(install),
-            updates: 0,
-            fine_updates,
-            refused: None,
-        }
-    }
-
-    fn only(install: &tempfile::TempDir, href: &str) -> Self {
-        Self {
-            inner: crate::caldav_harness::caldav_remote(install),
-            updates: 0,
-            fine_updates: usize::MAX,
-            refused: Some(href.to_string()),
-        }
-    }
-}
-
-impl dncs::sync::engine::Remote for UnreachableFor {
-    fn list(
-        &mut self,
-        cursor: Option<&str>,
-        window: (chrono::DateTime<chrono::Utc>, chrono::DateTime<chrono::Utc>),
-    ) -> Result<dncs::sync::engine::Listing, dncs::sync::engine::RemoteError> {
-        self.inner.list(cursor, window)
-    }
-
-    fn create(
-        &mut self,
-        cybozu_id: u64,
-        event: &dncs::sync::convert::RemoteEvent,
-    ) -> Result<dncs::sync::engine::Written, dncs::sync::engine::RemoteError> {
-        self.inner.create(cybozu_id, event)
-    }
-
-    fn update(
-        &mut self,
-        id: &str,
-        etag: Option<&str>,
-        event: &dncs::sync::convert::RemoteEvent,
-    ) -> Result<dncs::sync::engine::Written, dncs::sync::engine::RemoteError> {
-        self.updates += 1;
-        if self.updates > self.fine_updates || self.refused.as_deref() == Some(id) {
-            return Err(dncs::sync::engine::RemoteError::Unavailable(
-                "the CalDAV server answered HTTP 503".into(),
-            ));
-        }
-        self.inner.update(id, etag, event)
-    }
-
-    fn delete(
-        &mut self,
-        id: &str,
-        etag: Option<&str>,
-    ) -> Result<(), dncs::sync::engine::RemoteError> {
-        self.inner.delete(id, etag)
-    }
-
-    fn side(&self) -> dncs::store::Side {
-        self.inner.side()
-    }
-
-    fn settle_cursor(&mut self, listed: String) -> String {
-        self.inner.settle_cursor(listed)
-    }
-
-    fn cursor_before_creating(&mut self, cybozu_ids: &[u64]) -> Option<String> {
-        self.inner.cursor_before_creating(cybozu_ids)
     }
 }
 
@@ -1247,7 +1205,7 @@ fn caldav_a_pass_stopped_by_the_server_tells_the_conflicts_it_settled() {
             .company()
             .edit_event(id, |e| e.detail = "サイボウズで変更".into());
     }
-    let mut remote = UnreachableFor::after(&h.install, 1);
+    let mut remote = Meddled::unreachable_after(&h, 1);
     let outcome = pass_through(&h, &mut remote).expect("a stopped pass is an outcome");
     assert!(
         outcome
@@ -1292,7 +1250,7 @@ fn caldav_one_copy_the_server_keeps_refusing_does_not_block_the_others() {
     }
     // The first pass writes the two others; the next tries the refused one again, and names it.
     for written in [2, 0] {
-        let mut remote = UnreachableFor::only(&h.install, &refused);
+        let mut remote = Meddled::unreachable_for(&h, &refused);
         let outcome = pass_through(&h, &mut remote).expect("the pass");
         assert_eq!(outcome.stopped, None, "{:?}", outcome.messages);
         assert_eq!(outcome.counts.remote_updated, written, "{outcome:?}");
@@ -1343,11 +1301,15 @@ fn caldav_an_edit_of_a_day_made_during_a_pass_is_not_written_over() {
     h.sim
         .company()
         .edit_event(split, |e| e.description = "Cybozu のメモ".into());
-    let mut remote = EditsBeforeTheFirstUpdate::new(&h);
-    remote.days_only = true;
-    remote.edit = ("SUMMARY:午後の作業", "SUMMARY:スマホで変更した日");
+    let edited = std::cell::Cell::new(false);
+    let mut remote = Meddled::edit_before_the_first_update(
+        &h,
+        true,
+        ("SUMMARY:午後の作業", "SUMMARY:スマホで変更した日"),
+        &edited,
+    );
     pass_through(&h, &mut remote).expect("the pass");
-    assert!(remote.edited, "the pass updated the day");
+    assert!(edited.get(), "the pass updated the day");
     let after = h.copy_of(own).expect("the series' copy");
     assert!(
         after.ics.contains("スマホで変更した日"),
