@@ -1089,6 +1089,20 @@ fn pass_through(
     .run()
 }
 
+/// A first pass; Cybozu then edits VISIT, and the next pass, run here, meets another client's
+/// edit of VISIT's copy made just before it writes Cybozu's change there.
+fn pass_meeting_an_edit_made_meanwhile(h: &Dav) -> dncs::sync::engine::Outcome {
+    h.pass();
+    h.sim
+        .company()
+        .edit_event(VISIT, |e| e.description = "Cybozu のメモ".into());
+    let edited = std::cell::Cell::new(false);
+    let mut remote = Meddled::edit_before_the_first_update(h, false, SUMMARY_EDIT, &edited);
+    let outcome = pass_through(h, &mut remote).expect("the pass");
+    assert!(edited.get(), "the pass updated the copy");
+    outcome
+}
+
 /// A resource edited by another client after the pass read it is not written over: the next
 /// pass weighs that edit against Cybozu's by `CONFLICT` (here the calendar's side wins).
 #[test]
@@ -1096,14 +1110,7 @@ fn caldav_an_edit_made_during_a_pass_is_not_written_over() {
     let Some(h) = Dav::start(ServerKind::Radicale, "CONFLICT=remote\n") else {
         return;
     };
-    h.pass();
-    h.sim
-        .company()
-        .edit_event(VISIT, |e| e.description = "Cybozu のメモ".into());
-    let edited = std::cell::Cell::new(false);
-    let mut remote = Meddled::edit_before_the_first_update(&h, false, SUMMARY_EDIT, &edited);
-    let outcome = pass_through(&h, &mut remote).expect("the pass");
-    assert!(edited.get(), "the pass updated the copy");
+    let outcome = pass_meeting_an_edit_made_meanwhile(&h);
     assert!(
         outcome
             .messages
@@ -1167,13 +1174,7 @@ fn caldav_a_deletion_after_an_edit_made_meanwhile_still_reaches_cybozu() {
         let Some(h) = Dav::start(kind, "CONFLICT=remote\n") else {
             continue;
         };
-        h.pass();
-        h.sim
-            .company()
-            .edit_event(VISIT, |e| e.description = "Cybozu のメモ".into());
-        let edited = std::cell::Cell::new(false);
-        let mut remote = Meddled::edit_before_the_first_update(&h, false, SUMMARY_EDIT, &edited);
-        pass_through(&h, &mut remote).expect("the pass");
+        pass_meeting_an_edit_made_meanwhile(&h);
         let call = h.copy_of(CALL).expect("the copy of CALL");
         h.server.delete(&call.href);
         h.pass();

@@ -26,6 +26,16 @@ fn install_without_office() -> (tempfile::TempDir, PathBuf) {
     (dir, ini)
 }
 
+/// [`install_without_office`] whose database knows takahashi (user 7), and that database.
+fn install_with_takahashi() -> (tempfile::TempDir, PathBuf, dncs::store::Store) {
+    let (dir, ini) = install_without_office();
+    let store = dncs::store::open_data_folder(&dir.path().join("data")).expect("data folder");
+    store
+        .upsert_user(7, "takahashi", "高橋 健太", chrono::Utc::now())
+        .expect("user");
+    (dir, ini, store)
+}
+
 fn dncs_sync(ini: &Path, args: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_dncs-sync"))
         .args(args)
@@ -199,13 +209,8 @@ fn root_is_sent_to_the_web_servers_account_and_creates_nothing() {
 /// history row to hold its error, so the log says it.
 #[test]
 fn a_pass_that_cannot_begin_is_told_in_the_log() {
-    let (dir, ini) = install_without_office();
+    let (dir, ini, store) = install_with_takahashi();
     let data = dir.path().join("data");
-    let store = dncs::store::open_data_folder(&data).expect("data folder");
-    let now = chrono::Utc::now();
-    store
-        .upsert_user(7, "takahashi", "高橋 健太", now)
-        .expect("user");
     store.close().expect("close");
     let db = rusqlite::Connection::open(data.join(dncs::store::DATABASE_FILE)).expect("open");
     db.execute_batch(
@@ -253,13 +258,9 @@ fn ini_warnings_are_logged_when_they_appear_not_every_run() {
 /// `new-key` starts the secrets over, and keeps the users, their settings and the key it replaces.
 #[test]
 fn a_lost_key_is_refused_until_new_key_starts_the_secrets_over() {
-    let (dir, ini) = install_without_office();
+    let (dir, ini, store) = install_with_takahashi();
     let data = dir.path().join("data");
-    let store = dncs::store::open_data_folder(&data).expect("data folder");
     let now = chrono::Utc::now();
-    store
-        .upsert_user(7, "takahashi", "高橋 健太", now)
-        .expect("user");
     store
         .set_cybozu_password(7, "takahashi-pw", now)
         .expect("password");
