@@ -20,11 +20,8 @@ pub fn init(data_dir: &Path, level: log::LevelFilter, now: DateTime<Utc>) -> std
         std::fs::create_dir_all(parent)?;
     }
     let file = OpenOptions::new().create(true).append(true).open(&path)?;
-    let config = simplelog::ConfigBuilder::new()
-        .set_time_format_rfc3339()
-        .build();
     // Already initialised (tests, or a second call) is fine.
-    let _ = simplelog::WriteLogger::init(level, config, file);
+    let _ = simplelog::WriteLogger::init(level, line_format(), file);
     Ok(())
 }
 
@@ -32,14 +29,18 @@ pub fn init(data_dir: &Path, level: log::LevelFilter, now: DateTime<Utc>) -> std
 /// written, so that the many page views that log nothing cost no file system calls for it.
 /// A file that cannot be written then loses the record; the page still answers.
 pub fn init_on_first_record(data_dir: &Path, level: log::LevelFilter, now: DateTime<Utc>) {
-    let config = simplelog::ConfigBuilder::new()
-        .set_time_format_rfc3339()
-        .build();
     let file = OpenedOnFirstWrite {
         path: path_for(data_dir, now),
         file: None,
     };
-    let _ = simplelog::WriteLogger::init(level, config, file);
+    let _ = simplelog::WriteLogger::init(level, line_format(), file);
+}
+
+/// One format for every program's lines, which share the month's file.
+fn line_format() -> simplelog::Config {
+    simplelog::ConfigBuilder::new()
+        .set_time_format_rfc3339()
+        .build()
 }
 
 /// A log file opened for appending at the first write.
