@@ -9,6 +9,7 @@ pub mod config;
 pub mod cybozu;
 pub mod dev;
 pub mod google;
+pub mod hash;
 pub mod http;
 pub mod ical;
 pub mod legacy;

@@ -1,5 +1,5 @@
 //! `dncs` (`dncs.cgi` / `dncs.exe`): the CGI launched by Apache or IIS for each request. It gathers
-//! the request and `dncs.ini`, lets [`dncs::web::handle`] answer, and prints the answer.
+//! the request and `dncs.ini`, lets [`dncs::web::handle_then_exit`] answer, and prints the answer.
 
 use std::io::{self, Write};
 use std::panic;
@@ -29,7 +29,7 @@ fn main() -> ExitCode {
             ),
             Err(error) => eprintln!("dncs: {error}"),
         }
-        web::handle(config, request)
+        web::handle_then_exit(config, request)
     })
     .unwrap_or_else(|_| web::internal_error_page());
 

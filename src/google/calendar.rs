@@ -8,7 +8,6 @@
 use std::time::Duration;
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use ring::digest;
 use serde::Deserialize;
 
 use super::event::{Event, EventStatus};
@@ -28,8 +27,8 @@ const MAX_PAGES: usize = 10_000;
 /// discovery document allows for client-chosen ids.
 pub fn event_id_for(install_id: &str, cybozu_event_id: u64) -> String {
     let input = format!("dncs\u{0}{install_id}\u{0}{cybozu_event_id}");
-    let hash = digest::digest(&digest::SHA256, input.as_bytes());
-    base32hex(&hash.as_ref()[..20])
+    let hash = crate::hash::sha256(input.as_bytes());
+    base32hex(&hash[..20])
 }
 
 /// Lowercase base32hex without padding (RFC 4648 §7).

@@ -11,7 +11,6 @@ use oauth2::{
     PkceCodeVerifier, RedirectUrl, RequestTokenError, Scope, StandardErrorResponse, TokenResponse,
     TokenUrl,
 };
-use ring::hmac;
 use serde::{Deserialize, Serialize};
 
 /// The one scope this product asks for.
@@ -223,8 +222,8 @@ pub fn sign_state(key: &[u8], sid: &str, callback: &str, now: DateTime<Utc>) -> 
     // Serialising a struct of strings and an integer cannot fail.
     let json = serde_json::to_vec(&payload).unwrap_or_default();
     let body = URL_SAFE_NO_PAD.encode(json);
-    let tag = hmac::sign(&hmac::Key::new(hmac::HMAC_SHA256, key), body.as_bytes());
-    format!("{body}.{}", URL_SAFE_NO_PAD.encode(tag.as_ref()))
+    let tag = crate::hash::hmac_sha256(key, body.as_bytes());
+    format!("{body}.{}", URL_SAFE_NO_PAD.encode(tag))
 }
 
 /// Checks the signature and the expiry; the single use and the session binding are the
@@ -238,12 +237,9 @@ pub fn verify_state(
     let tag = URL_SAFE_NO_PAD
         .decode(tag)
         .map_err(|_| StateError::Malformed)?;
-    hmac::verify(
-        &hmac::Key::new(hmac::HMAC_SHA256, key),
-        body.as_bytes(),
-        &tag,
-    )
-    .map_err(|_| StateError::BadSignature)?;
+    if !crate::hash::hmac_sha256_verify(key, body.as_bytes(), &tag) {
+        return Err(StateError::BadSignature);
+    }
     let json = URL_SAFE_NO_PAD
         .decode(body)
         .map_err(|_| StateError::Malformed)?;

@@ -399,6 +399,12 @@ impl Store {
         Ok(())
     }
 
+    /// Whether [`Store::keep_wal_on_close`] is in force, this connection has changed no row and no
+    /// transaction is open: closing it would leave the files on disk as they are.
+    pub fn has_only_read(&self) -> bool {
+        self.keeps_wal.get() && self.conn.total_changes() == 0 && self.conn.is_autocommit()
+    }
+
     /// Closes the connection; the last connection to close checkpoints and removes the WAL file.
     pub fn close(self) -> Result<()> {
         self.conn

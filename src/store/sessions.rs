@@ -1,8 +1,6 @@
 //! The `sessions` table: screen logins. Only a SHA-256 hash of each session cookie is stored, so
 //! a copy of the database does not let anyone act as a logged-in user.
 
-use std::fmt::Write as _;
-
 use chrono::{DateTime, Duration, Utc};
 use rusqlite::{params, OptionalExtension};
 
@@ -42,12 +40,7 @@ impl std::fmt::Debug for NewSession {
 
 /// The hex SHA-256 of a session cookie value, the key under which its session is stored.
 pub(super) fn token_hash(token: &str) -> String {
-    let digest = ring::digest::digest(&ring::digest::SHA256, token.as_bytes());
-    let mut hex = String::with_capacity(64);
-    for byte in digest.as_ref() {
-        let _ = write!(hex, "{byte:02x}");
-    }
-    hex
+    crate::hash::hex(&crate::hash::sha256(token.as_bytes()))
 }
 
 pub(super) fn new_token() -> Result<String> {

@@ -84,6 +84,33 @@ fn a_reading_web_connection_leaves_the_wal_files_a_writing_one_does_not() {
 }
 
 #[test]
+fn only_a_web_connection_that_has_not_written_counts_as_only_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("dncs.db");
+    let key = SecretKey::generate().unwrap();
+    let now = at("2026-11-25T01:00:00Z");
+    let setup = Store::open(&path, key.clone()).unwrap();
+    setup.upsert_user(7, "takahashi", "高橋 健太", now).unwrap();
+    assert!(!setup.has_only_read(), "it wrote");
+    setup.close().unwrap();
+
+    let plain = Store::open(&path, key.clone()).unwrap();
+    plain.user_by_id(7).unwrap();
+    assert!(
+        !plain.has_only_read(),
+        "without keep_wal_on_close its close checkpoints"
+    );
+
+    let page = Store::open(&path, key).unwrap();
+    page.keep_wal_on_close().unwrap();
+    assert!(page.user_by_id(7).unwrap().is_some());
+    assert!(page.history_page(7, 0, 10).is_ok());
+    assert!(page.has_only_read());
+    page.set_enabled(7, true, now).unwrap();
+    assert!(!page.has_only_read());
+}
+
+#[test]
 fn two_stores_write_the_same_file_at_once() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("dncs.db");

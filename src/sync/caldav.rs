@@ -672,12 +672,8 @@ fn fingerprint(event: &RemoteEvent) -> String {
             .unwrap_or_default(),
         event.plan.as_deref().unwrap_or("\u{0}"),
     ];
-    let digest = ring::digest::digest(&ring::digest::SHA256, fields.join("\u{1f}").as_bytes());
-    let hex: String = digest.as_ref()[..16]
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
-    format!("dncs:{hex}")
+    let digest = crate::hash::sha256(fields.join("\u{1f}").as_bytes());
+    format!("dncs:{}", crate::hash::hex(&digest[..16]))
 }
 
 /// An `RRULE` line with its parts in one order. RFC 5545 lets them come in any, and a server

@@ -168,12 +168,8 @@ impl<'r> App<'r> {
     pub fn session_tag(&self, text: &str) -> Option<String> {
         use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
         let active = self.session.as_ref()?;
-        let key = ring::hmac::Key::new(
-            ring::hmac::HMAC_SHA256,
-            active.session.csrf_token.as_bytes(),
-        );
-        let tag = ring::hmac::sign(&key, text.as_bytes());
-        Some(URL_SAFE_NO_PAD.encode(&tag.as_ref()[..16]))
+        let tag = crate::hash::hmac_sha256(active.session.csrf_token.as_bytes(), text.as_bytes());
+        Some(URL_SAFE_NO_PAD.encode(&tag[..16]))
     }
 
     /// Whether `tag` is this session's [`session_tag`](Self::session_tag) of `text`.

@@ -7,7 +7,6 @@ use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine;
 use chrono::{DateTime, TimeDelta, Utc};
 use rand::Rng;
-use ring::digest;
 use serde_json::json;
 
 use super::Answer;
@@ -358,7 +357,7 @@ pub fn pkce_matches(verifier: &str, challenge: &str) -> bool {
 
 /// The S256 challenge of a verifier.
 pub fn pkce_challenge(verifier: &str) -> String {
-    URL_SAFE_NO_PAD.encode(digest::digest(&digest::SHA256, verifier.as_bytes()))
+    URL_SAFE_NO_PAD.encode(crate::hash::sha256(verifier.as_bytes()))
 }
 
 fn basic_credentials(header: &str) -> Option<(String, String)> {
