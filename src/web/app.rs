@@ -36,7 +36,21 @@ pub const PAGE_RETRY: RetryPolicy = RetryPolicy {
     max_delay: StdDuration::from_secs(1),
 };
 
-/// The templates, compiled into the program so that a CGI start reads no template files.
+/// The templates of `html/` with their words written in by `build.rs`, by language, compiled into
+/// the program: a CGI start reads no template file and localizes nothing.
+mod localized {
+    include!(concat!(env!("OUT_DIR"), "/localized_templates.rs"));
+}
+
+fn localized_templates(lang: Lang) -> &'static [(&'static str, &'static str)] {
+    match lang {
+        Lang::Ja => localized::JA,
+        Lang::En => localized::EN,
+    }
+}
+
+/// The templates as written, which the tests compare with what `build.rs` made of them.
+#[cfg(test)]
 const TEMPLATES: &[(&str, &str)] = &[
     ("layout.html", include_str!("../../html/layout.html")),
     ("login.html", include_str!("../../html/login.html")),
@@ -211,12 +225,12 @@ impl<'r> App<'r> {
         let mut env = Environment::empty();
         env.set_auto_escape_callback(|_| AutoEscape::Html);
         // Templates are parsed when a page asks for them (a page needs two or three of them).
-        // Their words are written in when loaded: see `i18n::localize_template`.
+        let templates = localized_templates(lang);
         env.set_loader(move |name| {
-            Ok(TEMPLATES
+            Ok(templates
                 .iter()
                 .find(|(n, _)| *n == name)
-                .map(|(_, source)| i18n::localize_template(source, lang)))
+                .map(|(_, source)| source.to_string()))
         });
         env.add_function("t", move |key: &str| i18n::text(lang, key).to_string());
         let who = self.who();
@@ -388,17 +402,18 @@ mod tests {
     /// languages, in each branch the layout has.
     #[test]
     fn localized_templates_render_as_the_calls_would() {
-        fn environment(lang: Lang, localize: bool) -> Environment<'static> {
+        fn environment(lang: Lang, localized: bool) -> Environment<'static> {
             let mut env = Environment::new();
             env.set_auto_escape_callback(|_| AutoEscape::Html);
+            let templates = match localized {
+                true => localized_templates(lang),
+                false => TEMPLATES,
+            };
             env.set_loader(move |name| {
-                Ok(TEMPLATES
+                Ok(templates
                     .iter()
                     .find(|(n, _)| *n == name)
-                    .map(|(_, source)| match localize {
-                        true => i18n::localize_template(source, lang),
-                        false => source.to_string(),
-                    }))
+                    .map(|(_, source)| source.to_string()))
             });
             // Keys the contexts here leave undefined (`t(title_key)`) render empty.
             env.add_function("t", move |key: Option<String>| {
@@ -418,9 +433,24 @@ mod tests {
         assert!(TEMPLATES.iter().any(|(_, s)| s.contains("{{ t(\"")));
         for lang in [Lang::Ja, Lang::En] {
             let (calls, localized) = (environment(lang, false), environment(lang, true));
-            for (name, source) in TEMPLATES {
+            let built: Vec<&str> = localized_templates(lang).iter().map(|(n, _)| *n).collect();
+            let mut written: Vec<&str> = TEMPLATES.iter().map(|(n, _)| *n).collect();
+            written.sort();
+            assert_eq!(
+                built, written,
+                "build.rs localized every template, and only those"
+            );
+            for (name, source) in localized_templates(lang) {
+                assert_eq!(
+                    *source,
+                    i18n::localize_template(
+                        TEMPLATES.iter().find(|(n, _)| n == name).expect(name).1,
+                        lang
+                    ),
+                    "{name} as build.rs wrote it"
+                );
                 assert!(
-                    !i18n::localize_template(source, lang).contains("{{ t(\""),
+                    !source.contains("{{ t(\""),
                     "{name} keeps a plain call of t"
                 );
                 for ctx in &contexts {
