@@ -1,11 +1,12 @@
 //! SHA-256 and HMAC-SHA256, computed in software.
 //!
-//! Why not `ring` or a CPU-accelerated SHA-256: both find out on first use what the processor
-//! offers, with `cpuid` instructions, and a virtual machine traps each of those to its hypervisor
-//! (4–7 µs apiece measured on the project's VM; ring runs some twenty). A CGI process hashes one
-//! session cookie and exits, so the detection cost more than a tenth of a page view, while hashing a
-//! few dozen bytes in software takes about a microsecond. What this product hashes is small:
-//! cookies, OAuth states, event ids, and the fields of one event for its fingerprint.
+//! Why not `ring` (which rustls builds anyway) or a CPU-accelerated SHA-256: on first use they find
+//! out what the processor offers with `cpuid` instructions, which a virtual machine traps to its
+//! hypervisor one by one (4–7 µs apiece measured on the project's VM; ring runs three), and ring
+//! brings in code and tables that a CGI process otherwise never touches (18 page faults more per
+//! request). A CGI process hashes one session cookie and exits; in software that takes about a
+//! microsecond. What this product hashes is small: cookies, OAuth states, event ids, and the
+//! fields of one event for its fingerprint.
 
 use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
