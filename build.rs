@@ -43,7 +43,8 @@ fn main() {
 
 /// `JA` and `EN`: (file name, localized source) of every `html/*.html`, by name.
 fn write_localized_templates() {
-    let mut templates: Vec<(String, String)> = std::fs::read_dir("html")
+    let html = Path::new(&std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets it")).join("html");
+    let mut templates: Vec<(String, String)> = std::fs::read_dir(&html)
         .expect("the html folder is readable")
         .map(|entry| entry.expect("the html folder lists").path())
         .filter(|path| path.extension().is_some_and(|e| e == "html"))
