@@ -1,5 +1,6 @@
-//! Two build steps for the `dncs` CGI (README, "Performance"): the templates get their words, and
-//! on Linux the program is linked at a fixed address.
+//! Three build steps for the `dncs` CGI (README, "Performance"): the templates get their words,
+//! and on Linux the program is linked at a fixed address with the code a page view runs laid out
+//! first.
 //!
 //! **Localized templates.** Every template in `html/` is written out once per language with each
 //! `{{ t("key") }}` replaced by its text from `src/web/catalog.rs` (`src/web/localize.rs` says how),
@@ -15,6 +16,13 @@
 //! A static build (`install/build-release.sh`: `crt-static` with `relocation-model=static`) is
 //! already position-dependent, and rustc links it with `-static`; adding `-no-pie` to rustc's
 //! `-static-pie` instead would give a binary that cannot start, so a static build gets nothing here.
+//!
+//! **Hot code first.** The functions a page view runs are spread over the program's 5 MB of code,
+//! among the Google, CalDAV and sync code it never runs, and each page of code a process touches
+//! first costs it a page fault. `src/bin/dncs-hot-code.txt` names them (as section names, hashes
+//! left out so that a new compiler or dependency does not make them stale); a linker script made
+//! from it gathers them at the start of the code. A name that no longer matches only costs that
+//! function its place; `DNCS_BENCH_HOT_CODE=1 cargo bench --bench cgi` writes the list anew.
 
 use std::fmt::Write as _;
 use std::path::Path;
@@ -27,6 +35,7 @@ fn main() {
     println!("cargo:rerun-if-changed=html");
     println!("cargo:rerun-if-changed=src/web/catalog.rs");
     println!("cargo:rerun-if-changed=src/web/localize.rs");
+    println!("cargo:rerun-if-changed=src/bin/dncs-hot-code.txt");
     println!("cargo:rerun-if-env-changed=DNCS_PIE");
     write_localized_templates();
 
@@ -39,6 +48,50 @@ fn main() {
     if target_os == "linux" && !wants_pie && !static_crt {
         println!("cargo:rustc-link-arg-bin=dncs=-no-pie");
     }
+    // ELF linkers (GNU ld, lld) read the script; the Windows (PE) link keeps its own layout.
+    if target_os == "linux" {
+        let script = write_hot_code_script();
+        println!("cargo:rustc-link-arg-bin=dncs=-T");
+        println!("cargo:rustc-link-arg-bin=dncs={}", script.display());
+    }
+}
+
+/// `$OUT_DIR/hot-code.ld`: an output section `.text.hot` of the listed functions' sections, put
+/// before `.text` (`INSERT` keeps the linker's own script for everything else).
+fn write_hot_code_script() -> std::path::PathBuf {
+    let manifest = std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets it");
+    let list = Path::new(&manifest).join("src/bin/dncs-hot-code.txt");
+    let text = std::fs::read_to_string(&list)
+        .unwrap_or_else(|e| panic!("{} cannot be read: {e}", list.display()));
+    let mut script = String::from("SECTIONS\n{\n  .text.hot :\n  {\n");
+    for name in text.lines().map(str::trim) {
+        if name.is_empty() || name.starts_with('#') {
+            continue;
+        }
+        if !is_section_pattern(name) {
+            println!(
+                "cargo:warning=src/bin/dncs-hot-code.txt: `{name}` is not a section name; skipped"
+            );
+            continue;
+        }
+        // `#[cold]` functions (a vector's growth, say) sit in `.text.unlikely.*`.
+        let _ = writeln!(script, "    *(.text.{name} .text.unlikely.{name})");
+    }
+    script.push_str("  }\n}\nINSERT BEFORE .text;\n");
+    let path =
+        Path::new(&std::env::var("OUT_DIR").expect("cargo sets OUT_DIR")).join("hot-code.ld");
+    std::fs::write(&path, script).expect("the hot code script is written");
+    path
+}
+
+/// A symbol name as it appears in a section name, with at most a trailing `*`: nothing a linker
+/// script would read as syntax.
+fn is_section_pattern(name: &str) -> bool {
+    let body = name.strip_suffix('*').unwrap_or(name);
+    !body.is_empty()
+        && body
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '$'))
 }
 
 /// `JA` and `EN`: (file name, localized source) of every `html/*.html`, by name.

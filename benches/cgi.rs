@@ -17,6 +17,10 @@
 //! what a change saved even when the times of two runs overlap.
 //!
 //! The install folder and the session are made through the library, so no Cybozu server is needed.
+//!
+//! `DNCS_BENCH_HOT_CODE=1` also rewrites `src/bin/dncs-hot-code.txt`, the functions that
+//! `build.rs` lays out first, from callgrind profiles of the pages a user opens (the settings, the
+//! history, the login page and its style sheet).
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -248,6 +252,10 @@ fn install(root: &Path, programs: &[(&str, &Path)]) -> (Vec<PathBuf>, String) {
 }
 
 fn cgi_vars(cookie: &str) -> Vec<(String, String)> {
+    request_vars("page=settings", cookie)
+}
+
+fn request_vars(query: &str, cookie: &str) -> Vec<(String, String)> {
     [
         ("GATEWAY_INTERFACE", "CGI/1.1"),
         ("SERVER_PROTOCOL", "HTTP/1.1"),
@@ -256,7 +264,7 @@ fn cgi_vars(cookie: &str) -> Vec<(String, String)> {
         ("SCRIPT_NAME", SCRIPT_NAME),
         ("REMOTE_ADDR", "192.0.2.10"),
         ("REQUEST_METHOD", "GET"),
-        ("QUERY_STRING", "page=settings"),
+        ("QUERY_STRING", query),
         ("HTTP_COOKIE", cookie),
     ]
     .iter()
@@ -306,6 +314,10 @@ fn main() {
         println!("kept in {}; HTTP_COOKIE={cookie}", install_root.display());
     }
     let vars = cgi_vars(&cookie);
+    if std::env::var_os("DNCS_BENCH_HOT_CODE").is_some_and(|v| !v.is_empty() && v != "0") {
+        // The build customers install when there is one; the names are the same in both.
+        write_hot_code_list(&copies[copies.len() - 2], &cookie);
+    }
     let programs: Vec<Cgi> = builds
         .iter()
         .zip(copies)
@@ -405,4 +417,87 @@ fn main() {
             ),
         }
     }
+}
+
+/// Profiles the pages a user opens and writes the functions they ran, in order of first appearance,
+/// to `src/bin/dncs-hot-code.txt` as section-name patterns (`build.rs` reads them).
+fn write_hot_code_list(dncs: &Path, cookie: &str) {
+    let requests = [
+        request_vars("page=settings", cookie),
+        request_vars("page=history", cookie),
+        request_vars("", ""),
+        request_vars("page=css&v=1", ""),
+    ];
+    let profile = tempfile::NamedTempFile::new().expect("a temporary file");
+    let mut patterns: Vec<String> = Vec::new();
+    for vars in &requests {
+        let status = Command::new("valgrind")
+            .args(["--tool=callgrind", "--demangle=no", "--quiet"])
+            .arg(format!("--callgrind-out-file={}", profile.path().display()))
+            .arg(dncs)
+            .env_clear()
+            .envs(vars.iter().map(|(k, v)| (k, v)))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .status()
+            .expect("DNCS_BENCH_HOT_CODE needs valgrind");
+        assert!(
+            status.success(),
+            "dncs under callgrind exited with {status}"
+        );
+        let text = std::fs::read_to_string(profile.path()).expect("the callgrind profile");
+        for symbol in profiled_functions(&text) {
+            if let Some(pattern) = section_pattern(symbol) {
+                if !patterns.contains(&pattern) {
+                    patterns.push(pattern);
+                }
+            }
+        }
+    }
+    let mut list = String::from(
+        "# The functions the dncs CGI runs for the pages a user opens, as ELF section names without\n\
+         # `.text.`; build.rs lays them out first (README, \"Performance\"). A Rust symbol's hash is\n\
+         # left out (`17h*`). Written by `DNCS_BENCH_HOT_CODE=1 cargo bench --bench cgi`.\n",
+    );
+    for pattern in &patterns {
+        list.push_str(pattern);
+        list.push('\n');
+    }
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/bin/dncs-hot-code.txt");
+    std::fs::write(&path, list).expect("write the hot code list");
+    println!("wrote {} ({} functions)", path.display(), patterns.len());
+}
+
+/// The (mangled) names of the functions in a callgrind profile: each is named once, on the first
+/// `fn=(id) name` or `cfn=(id) name` line that refers to it.
+fn profiled_functions(profile: &str) -> impl Iterator<Item = &str> {
+    profile.lines().filter_map(|line| {
+        let rest = line
+            .strip_prefix("fn=(")
+            .or_else(|| line.strip_prefix("cfn=("))?;
+        let (_, name) = rest.split_once(") ")?;
+        // A recursive call's cycle mark: `name'2`.
+        Some(name.split_once('\'').map_or(name, |(name, _)| name))
+    })
+}
+
+/// The part of a function's section name after `.text.`, with a Rust hash replaced by `*`; `None`
+/// for what is no symbol (`0x…`, `(below main)`).
+fn section_pattern(symbol: &str) -> Option<String> {
+    // Clang/LLVM's suffix for a local symbol made global, numbered anew by every build.
+    let symbol = symbol.split_once(".llvm.").map_or(symbol, |(name, _)| name);
+    if symbol.starts_with("0x")
+        || !symbol
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '$'))
+    {
+        return None;
+    }
+    // Rust's legacy mangling ends a path with `17h`, 16 hex digits and `E`.
+    let hashless = symbol.strip_suffix('E').and_then(|body| {
+        let (path, hash) = body.split_at_checked(body.len().checked_sub(16)?)?;
+        (path.ends_with("17h") && hash.bytes().all(|b| b.is_ascii_hexdigit()))
+            .then(|| format!("{path}*"))
+    });
+    Some(hashless.unwrap_or_else(|| symbol.to_string()))
 }

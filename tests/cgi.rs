@@ -205,3 +205,59 @@ fn cgi_bad_host_answers_400() {
     assert!(answer.body.contains("Bad request"));
     assert!(!answer.body.contains("<x>"));
 }
+
+/// `build.rs` gathers the functions a page view runs at the start of the code, apart from the
+/// code a page view never runs (README, "Performance"). Skipped without binutils.
+#[cfg(target_os = "linux")]
+#[test]
+fn cgi_the_code_of_a_page_view_is_laid_out_first() {
+    let binary = env!("CARGO_BIN_EXE_dncs");
+    let (Some(sections), Some(symbols)) = (
+        tool_output("readelf", &["-SW", binary]),
+        tool_output("nm", &[binary]),
+    ) else {
+        eprintln!("skipped: readelf and nm (binutils) are not installed");
+        return;
+    };
+    let hot = section_range(&sections, ".text.hot").expect("a .text.hot section");
+    let text = section_range(&sections, ".text").expect("a .text section");
+    assert!(hot.end <= text.start, "{hot:x?} comes before {text:x?}");
+    let address = |prefix: &str| {
+        symbols
+            .lines()
+            .filter_map(|line| line.split_once(' '))
+            .find(|(_, rest)| rest.get(2..).is_some_and(|name| name.starts_with(prefix)))
+            .and_then(|(address, _)| u64::from_str_radix(address, 16).ok())
+            .unwrap_or_else(|| panic!("no symbol {prefix}… in {binary}"))
+    };
+    // The SQL parser, and the request's own entry point (a Rust name, matched without its hash).
+    for run in ["sqlite3RunParser", "_ZN4dncs3web6answer17h"] {
+        assert!(hot.contains(&address(run)), "{run} is not in {hot:x?}");
+    }
+    // The CalDAV client: a page view never reads a CalDAV reply.
+    let cold = address("_ZN4dncs6caldav10read_reply17h");
+    assert!(!hot.contains(&cold), "a CalDAV function is in {hot:x?}");
+}
+
+#[cfg(target_os = "linux")]
+fn tool_output(tool: &str, args: &[&str]) -> Option<String> {
+    let output = std::process::Command::new(tool).args(args).output().ok()?;
+    output
+        .status
+        .success()
+        .then(|| String::from_utf8_lossy(&output.stdout).into_owned())
+}
+
+/// The addresses of a section, from `readelf -SW`: `[Nr] Name Type Address Off Size …`.
+#[cfg(target_os = "linux")]
+fn section_range(readelf: &str, name: &str) -> Option<std::ops::Range<u64>> {
+    readelf.lines().find_map(|line| {
+        let fields: Vec<&str> = line.split_once(']')?.1.split_whitespace().collect();
+        if fields.first() != Some(&name) {
+            return None;
+        }
+        let start = u64::from_str_radix(fields.get(2)?, 16).ok()?;
+        let size = u64::from_str_radix(fields.get(4)?, 16).ok()?;
+        Some(start..start + size)
+    })
+}
