@@ -23,6 +23,8 @@
 //! left out so that a new compiler or dependency does not make them stale); a linker script made
 //! from it gathers them at the start of the code. A name that no longer matches only costs that
 //! function its place; `DNCS_BENCH_HOT_CODE=1 cargo bench --bench cgi` writes the list anew.
+//! `DNCS_HOT_CODE=0` at build time leaves the layout to the linker, for a linker that takes no
+//! `INSERT` script (mold, gold).
 
 use std::fmt::Write as _;
 use std::path::Path;
@@ -37,6 +39,7 @@ fn main() {
     println!("cargo:rerun-if-changed=src/web/localize.rs");
     println!("cargo:rerun-if-changed=src/bin/dncs-hot-code.txt");
     println!("cargo:rerun-if-env-changed=DNCS_PIE");
+    println!("cargo:rerun-if-env-changed=DNCS_HOT_CODE");
     write_localized_templates();
 
     let target_os = std::env::var("CARGO_CFG_TARGET_OS").unwrap_or_default();
@@ -49,7 +52,8 @@ fn main() {
         println!("cargo:rustc-link-arg-bin=dncs=-no-pie");
     }
     // ELF linkers (GNU ld, lld) read the script; the Windows (PE) link keeps its own layout.
-    if target_os == "linux" {
+    let hot_code = std::env::var_os("DNCS_HOT_CODE").is_none_or(|v| v != "0");
+    if target_os == "linux" && hot_code {
         let script = write_hot_code_script();
         println!("cargo:rustc-link-arg-bin=dncs=-T");
         println!("cargo:rustc-link-arg-bin=dncs={}", script.display());
@@ -84,14 +88,13 @@ fn write_hot_code_script() -> std::path::PathBuf {
     path
 }
 
-/// A symbol name as it appears in a section name, with at most a trailing `*`: nothing a linker
-/// script would read as syntax.
+/// A symbol name as it appears in a section name, `*` standing for a left-out hash: nothing a
+/// linker script would read as syntax.
 fn is_section_pattern(name: &str) -> bool {
-    let body = name.strip_suffix('*').unwrap_or(name);
-    !body.is_empty()
-        && body
+    name.chars().any(|c| c != '*')
+        && name
             .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '$'))
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '$' | '*'))
 }
 
 /// `JA` and `EN`: (file name, localized source) of every `html/*.html`, by name.

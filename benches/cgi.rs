@@ -419,8 +419,9 @@ fn main() {
     }
 }
 
-/// Profiles the pages a user opens and writes the functions they ran, in order of first appearance,
-/// to `src/bin/dncs-hot-code.txt` as section-name patterns (`build.rs` reads them).
+/// Profiles the pages a user opens and writes the functions they ran to `src/bin/dncs-hot-code.txt`
+/// as section-name patterns (`build.rs` reads them), sorted: where each lands within the hot
+/// section matters little, and a new profile then shows as a small change.
 fn write_hot_code_list(dncs: &Path, cookie: &str) {
     let requests = [
         request_vars("page=settings", cookie),
@@ -446,18 +447,14 @@ fn write_hot_code_list(dncs: &Path, cookie: &str) {
             "dncs under callgrind exited with {status}"
         );
         let text = std::fs::read_to_string(profile.path()).expect("the callgrind profile");
-        for symbol in profiled_functions(&text) {
-            if let Some(pattern) = section_pattern(symbol) {
-                if !patterns.contains(&pattern) {
-                    patterns.push(pattern);
-                }
-            }
-        }
+        patterns.extend(profiled_functions(&text).filter_map(section_pattern));
     }
+    patterns.sort();
+    patterns.dedup();
     let mut list = String::from(
         "# The functions the dncs CGI runs for the pages a user opens, as ELF section names without\n\
-         # `.text.`; build.rs lays them out first (README, \"Performance\"). A Rust symbol's hash is\n\
-         # left out (`17h*`). Written by `DNCS_BENCH_HOT_CODE=1 cargo bench --bench cgi`.\n",
+         # `.text.`; build.rs lays them out first (README, \"Performance\"). Rust symbols' hashes are\n\
+         # left out (`17h*`, `Cs*_`). Written by `DNCS_BENCH_HOT_CODE=1 cargo bench --bench cgi`.\n",
     );
     for pattern in &patterns {
         list.push_str(pattern);
@@ -499,5 +496,27 @@ fn section_pattern(symbol: &str) -> Option<String> {
         (path.ends_with("17h") && hash.bytes().all(|b| b.is_ascii_hexdigit()))
             .then(|| format!("{path}*"))
     });
-    Some(hashless.unwrap_or_else(|| symbol.to_string()))
+    Some(match hashless {
+        Some(pattern) => pattern,
+        None if symbol.starts_with("_R") => without_crate_disambiguators(symbol),
+        None => symbol.to_string(),
+    })
+}
+
+/// A v0-mangled name (the standard library's) with each crate's disambiguator, `Cs<base 62>_`,
+/// as `Cs*_`: a new compiler changes them.
+fn without_crate_disambiguators(symbol: &str) -> String {
+    let mut pattern = String::with_capacity(symbol.len());
+    let mut rest = symbol;
+    while let Some(at) = rest.find("Cs") {
+        pattern.push_str(&rest[..at + 2]);
+        rest = &rest[at + 2..];
+        let digits = rest.bytes().take_while(u8::is_ascii_alphanumeric).count();
+        if digits > 0 && rest[digits..].starts_with('_') {
+            pattern.push('*');
+            rest = &rest[digits..];
+        }
+    }
+    pattern.push_str(rest);
+    pattern
 }
