@@ -206,6 +206,7 @@ on_each_server! {
     // Xandikos has no authentication of its own (it leaves that to a web server in front of
     // it): the Basic credentials are ignored, so a wrong password is never refused.
     a_wrong_caldav_password_skips_the_pass_and_says_so,
+    under_lang_en_the_history_says_it_in_english,
 }
 
 /// A resource as another client writes it: times as iCalendar values (`20261124T050000Z`).
@@ -439,6 +440,36 @@ fn a_changed_cybozu_password_changes_nothing_and_says_so(server: ServerKind) {
         ),
         "{errors}"
     );
+}
+
+/// 同期履歴 is written in the `LANG` of dncs.ini, as the screens that show it are.
+fn under_lang_en_the_history_says_it_in_english(server: ServerKind) {
+    let Some(h) = Dav::start(server, "LANG=en\n") else {
+        return;
+    };
+    h.pass();
+    h.store()
+        .set_caldav_account(
+            STORE_USER,
+            &h.server.calendar(),
+            USER,
+            Some("not the password"),
+            utc("2026-11-25T01:00:00Z"),
+        )
+        .expect("changed");
+    h.pass_output();
+    let errors = h.newest_errors();
+    assert_eq!(
+        errors,
+        "The CalDAV server does not accept the user name or password. Please check them in the \
+         sync settings"
+    );
+    let user = h
+        .store()
+        .user_by_id(STORE_USER)
+        .expect("read")
+        .expect("user");
+    assert_eq!(user.last_error.as_deref(), Some(errors.as_str()));
 }
 
 fn a_wrong_caldav_password_skips_the_pass_and_says_so(server: ServerKind) {

@@ -79,8 +79,19 @@ choice! {
 }
 
 choice! {
-    /// `LANG`: the language of the screens.
+    /// `LANG`: the language of the screens, and of the sentences a sync pass writes to 同期履歴.
     Lang { Ja = "ja", En = "en" }
+}
+
+impl Lang {
+    /// `japanese` or `english`, whichever this language is: for the few sentences made outside
+    /// the screens' catalog, such as those of 同期履歴, which hold what happened in them.
+    pub fn pick<T>(self, japanese: T, english: T) -> T {
+        match self {
+            Lang::Ja => japanese,
+            Lang::En => english,
+        }
+    }
 }
 
 choice! {

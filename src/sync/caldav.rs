@@ -51,9 +51,7 @@ enum Listed {
 
 fn remote_error(e: CalDavError) -> RemoteError {
     match e {
-        CalDavError::Unauthorized => RemoteError::CredentialsRefused(
-            "CalDAV のユーザー名またはパスワードが受け付けられません。同期設定画面で確認してください".into(),
-        ),
+        CalDavError::Unauthorized => RemoteError::CaldavCredentialsRefused,
         CalDavError::SyncTokenInvalid => RemoteError::CursorExpired,
         CalDavError::NotFound { url } => RemoteError::CaldavNotFound(url),
         CalDavError::NoCalendar => RemoteError::CaldavNotFound("CalDAV URL".into()),
@@ -83,12 +81,7 @@ impl CalDavRemote {
         let password = store
             .caldav_password(user_id)
             .map_err(failed)?
-            .ok_or_else(|| {
-                RemoteError::CredentialsRefused(
-                    "CalDAV のパスワードが保存されていません。同期設定画面で入力してください"
-                        .into(),
-                )
-            })?;
+            .ok_or(RemoteError::CaldavPasswordMissing)?;
         let client = Client::new(
             agent.clone(),
             Account {

@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 
 use super::convert::{line_is, to_cybozu, to_remote, Directory, InboundRules, RemoteEvent};
 use super::plan::{plan, Action, Changes, Context, Direction, Note, Pair, Plan, RemoteItem};
-use crate::config::Config;
+use crate::config::{Config, Lang};
 use crate::cybozu::repeat::{excludes, matches, zone};
 use crate::cybozu::{ChangeKind, Client, CybozuError, Event, EventType, ItemVersion, RepeatScope};
 use crate::store::{Mapping, PassCounts, Side, Store, StoreError, UserId};
@@ -36,9 +36,12 @@ pub enum RemoteError {
     /// The Google link is refused (`invalid_grant`): skip the user until they press 認証 again.
     #[error("{0}")]
     NeedsRelink(String),
-    /// The CalDAV server refuses the stored user name or password; the sentence says what to check.
-    #[error("{0}")]
-    CredentialsRefused(String),
+    /// The CalDAV server refuses the stored user name or password.
+    #[error("the CalDAV server refuses the user name or password")]
+    CaldavCredentialsRefused,
+    /// No CalDAV password is stored for the user.
+    #[error("no CalDAV password is stored")]
+    CaldavPasswordMissing,
     /// The cursor is too old: list everything again.
     #[error("the remote listing must start over")]
     CursorExpired,
@@ -122,30 +125,54 @@ pub enum PassError {
 }
 
 impl PassError {
-    /// The sentence 同期履歴 shows.
-    pub fn sentence(&self) -> String {
+    /// The sentence 同期履歴 shows, in `LANG`.
+    pub fn sentence(&self, lang: Lang) -> String {
         match self {
-            Self::Cybozu(e) if e.is_login_failure() => {
-                "サイボウズ Office のパスワードが変更されました。同期設定画面に再ログインしてください".into()
-            }
-            Self::Cybozu(e) => format!("サイボウズ Office から読み込めなかったため、この同期では何も変更していません（{e}）"),
-            // The CalDAV target says in its own sentence what to check (no 「認証」 there).
-            Self::Remote(RemoteError::CredentialsRefused(sentence)) => sentence.clone(),
-            Self::Remote(RemoteError::NeedsRelink(_)) => {
-                "Google カレンダーとの連携が取り消されています。同期設定画面で「認証」を押して連携し直してください".into()
-            }
-            Self::Remote(RemoteError::CaldavNotFound(url)) => format!(
-                "CalDAV カレンダー（{url}）が見つかりません。サーバーでカレンダーが削除または移動されていないか確認し、同期設定画面で CalDAV URL を確認してください"
+            Self::Cybozu(e) if e.is_login_failure() => lang.pick(
+                "サイボウズ Office のパスワードが変更されました。同期設定画面に再ログインしてください",
+                "Your Cybozu Office password has changed. Please log in to the sync settings again",
+            ).into(),
+            Self::Cybozu(e) => lang.pick(
+                format!("サイボウズ Office から読み込めなかったため、この同期では何も変更していません（{e}）"),
+                format!("Cybozu Office could not be read, so this sync changed nothing ({e})"),
             ),
-            Self::Remote(RemoteError::CalendarNotFound(id)) => {
-                format!("カレンダー「{id}」が見つかりません。同期設定画面でカレンダーIDを確認してください")
-            }
-            Self::Remote(RemoteError::ChangedMeanwhile) => {
-                "同期の途中でカレンダー側でも変更されたため書き込まず、次回の同期で反映します".into()
-            }
-            Self::Remote(e) => format!("カレンダーとの通信に失敗したため、この同期を中断しました（{e}）"),
-            Self::Store(e) => format!("データベースの処理に失敗しました（{e}）"),
-            Self::Panicked(detail) => format!("dncs の内部エラーのため、この同期を中断しました。続く場合は管理者に連絡してください（{detail}）"),
+            // The CalDAV target says what to check there (no 「認証」 for it).
+            Self::Remote(RemoteError::CaldavCredentialsRefused) => lang.pick(
+                "CalDAV のユーザー名またはパスワードが受け付けられません。同期設定画面で確認してください",
+                "The CalDAV server does not accept the user name or password. Please check them in the sync settings",
+            ).into(),
+            Self::Remote(RemoteError::CaldavPasswordMissing) => lang.pick(
+                "CalDAV のパスワードが保存されていません。同期設定画面で入力してください",
+                "No CalDAV password is stored. Please enter it in the sync settings",
+            ).into(),
+            Self::Remote(RemoteError::NeedsRelink(_)) => lang.pick(
+                "Google カレンダーとの連携が取り消されています。同期設定画面で「認証」を押して連携し直してください",
+                "The link to Google Calendar has been revoked. Please press Authorize in the sync settings to link it again",
+            ).into(),
+            Self::Remote(RemoteError::CaldavNotFound(url)) => lang.pick(
+                format!("CalDAV カレンダー（{url}）が見つかりません。サーバーでカレンダーが削除または移動されていないか確認し、同期設定画面で CalDAV URL を確認してください"),
+                format!("The CalDAV calendar ({url}) was not found. Please check that it was not deleted or moved on the server, and check the CalDAV URL in the sync settings"),
+            ),
+            Self::Remote(RemoteError::CalendarNotFound(id)) => lang.pick(
+                format!("カレンダー「{id}」が見つかりません。同期設定画面でカレンダーIDを確認してください"),
+                format!("The calendar \"{id}\" was not found. Please check the calendar ID in the sync settings"),
+            ),
+            Self::Remote(RemoteError::ChangedMeanwhile) => lang.pick(
+                "同期の途中でカレンダー側でも変更されたため書き込まず、次回の同期で反映します",
+                "The calendar changed during this sync, so nothing was written over it; the next sync takes the change in",
+            ).into(),
+            Self::Remote(e) => lang.pick(
+                format!("カレンダーとの通信に失敗したため、この同期を中断しました（{e}）"),
+                format!("The calendar could not be reached, so this sync was stopped ({e})"),
+            ),
+            Self::Store(e) => lang.pick(
+                format!("データベースの処理に失敗しました（{e}）"),
+                format!("The database failed ({e})"),
+            ),
+            Self::Panicked(detail) => lang.pick(
+                format!("dncs の内部エラーのため、この同期を中断しました。続く場合は管理者に連絡してください（{detail}）"),
+                format!("An internal error of dncs stopped this sync. If it happens again, please contact your administrator ({detail})"),
+            ),
         }
     }
 }
@@ -257,6 +284,7 @@ impl Pass<'_> {
         let ctx = Context {
             pairs: &pairs,
             conflict: self.config.conflict,
+            lang: self.config.lang,
             plan_menu: &plan_menu,
             window,
             cybozu_window: &snapshot.window_events,
@@ -335,7 +363,9 @@ impl Pass<'_> {
                 let account_refused = match &e {
                     PassError::Remote(remote) => matches!(
                         remote,
-                        RemoteError::NeedsRelink(_) | RemoteError::CredentialsRefused(_)
+                        RemoteError::NeedsRelink(_)
+                            | RemoteError::CaldavCredentialsRefused
+                            | RemoteError::CaldavPasswordMissing
                     ),
                     PassError::Cybozu(c) => c.is_login_failure(),
                     PassError::Store(_) => true,
@@ -384,13 +414,13 @@ impl Pass<'_> {
             if matches!(note, Note::Conflict { cybozu_id, .. } if not_done.contains(cybozu_id)) {
                 continue;
             }
-            outcome.messages.push(note_sentence(note));
+            outcome.messages.push(note_sentence(note, self.config.lang));
             if matches!(note, Note::Conflict { .. }) {
                 outcome.counts.conflicts += 1;
             }
         }
         if let Some(error) = stopped {
-            let sentence = error.sentence();
+            let sentence = error.sentence(self.config.lang);
             outcome.messages.insert(0, sentence.clone());
             outcome.stopped = Some(sentence);
             return Ok(outcome);
@@ -469,31 +499,36 @@ fn pair_of(mapping: &Mapping) -> Option<Pair> {
     })
 }
 
-fn note_sentence(note: &Note) -> String {
+fn note_sentence(note: &Note, lang: Lang) -> String {
     match note {
         Note::Conflict {
             title,
             winner: Direction::ToRemote,
             ..
-        } => {
-            format!("「{title}」は両方で変更されていたため、サイボウズ Office の内容を優先しました")
-        }
+        } => lang.pick(
+            format!("「{title}」は両方で変更されていたため、サイボウズ Office の内容を優先しました"),
+            format!("\"{title}\" was changed on both sides; the Cybozu Office version was kept"),
+        ),
         Note::Conflict {
             title,
             winner: Direction::ToCybozu,
             ..
-        } => {
-            format!("「{title}」は両方で変更されていたため、カレンダー側の内容を優先しました")
-        }
-        Note::TemporaryNotWritten { title } => {
-            format!("仮予定「{title}」のカレンダー側での変更は、サイボウズ Office に反映しません")
-        }
-        Note::Inexpressible { title } => {
-            format!("「{title}」の繰り返しはサイボウズ Office で表せないため、カレンダー側だけに残しています")
-        }
-        Note::StaleCopy { title } => {
-            format!("「{title}」はサイボウズ Office で削除済みの予定のコピーのため、サイボウズ Office には戻さず、カレンダー側にそのまま残しています")
-        }
+        } => lang.pick(
+            format!("「{title}」は両方で変更されていたため、カレンダー側の内容を優先しました"),
+            format!("\"{title}\" was changed on both sides; the calendar's version was kept"),
+        ),
+        Note::TemporaryNotWritten { title } => lang.pick(
+            format!("仮予定「{title}」のカレンダー側での変更は、サイボウズ Office に反映しません"),
+            format!("Changes on the calendar to the tentative event \"{title}\" are not written to Cybozu Office"),
+        ),
+        Note::Inexpressible { title } => lang.pick(
+            format!("「{title}」の繰り返しはサイボウズ Office で表せないため、カレンダー側だけに残しています"),
+            format!("The repetition of \"{title}\" cannot be expressed in Cybozu Office, so it stays on the calendar only"),
+        ),
+        Note::StaleCopy { title } => lang.pick(
+            format!("「{title}」はサイボウズ Office で削除済みの予定のコピーのため、サイボウズ Office には戻さず、カレンダー側にそのまま残しています"),
+            format!("\"{title}\" is a copy of an event deleted in Cybozu Office, so it is not put back into Cybozu Office and stays on the calendar as it is"),
+        ),
     }
 }
 
@@ -625,6 +660,7 @@ impl<'p, 'a> Applier<'p, 'a> {
     /// The sentence of 同期履歴 for one action that failed while the pass went on: which event,
     /// what could not be done, that the next pass tries again, and the technical reason.
     fn action_failed_sentence(&self, action: &Action, error: &PassError) -> String {
+        let lang = self.pass.config.lang;
         let title = action
             .cybozu_id()
             .and_then(|id| self.snapshot.cybozu.get(&id))
@@ -637,28 +673,47 @@ impl<'p, 'a> Applier<'p, 'a> {
                     .map(|event| event.title.clone())
             })
             .filter(|title| !title.trim().is_empty())
-            .unwrap_or_else(|| "（件名なし）".into());
+            .unwrap_or_else(|| lang.pick("（件名なし）", "(no title)").into());
         if matches!(error, PassError::Remote(RemoteError::ChangedMeanwhile)) {
-            return format!(
-                "予定「{title}」は同期の途中でカレンダー側でも変更されたため書き込まず、次回の同期で反映します"
+            return lang.pick(
+                format!("予定「{title}」は同期の途中でカレンダー側でも変更されたため書き込まず、次回の同期で反映します"),
+                format!("The event \"{title}\" changed on the calendar during this sync, so it was not written; the next sync takes the change in"),
             );
         }
-        let what = match action {
-            Action::CreateRemote { .. } => "をカレンダーに追加できませんでした",
-            Action::UpdateRemote { .. } | Action::TagRemote { .. } => {
-                "をカレンダー側で更新できませんでした"
-            }
-            Action::DeleteRemote { .. } => "をカレンダーから削除できませんでした",
-            Action::CreateCybozu { .. } => "をサイボウズ Office に追加できませんでした",
-            Action::UpdateCybozu { .. } | Action::DetachOccurrence { .. } => {
-                "をサイボウズ Office 側で更新できませんでした"
-            }
-            Action::DeleteCybozu { .. } | Action::ExcludeOccurrence { .. } => {
-                "をサイボウズ Office から削除できませんでした"
-            }
-            Action::Adopt { .. } | Action::Forget { .. } => "の同期情報を更新できませんでした",
+        let (ja, en) = match action {
+            Action::CreateRemote { .. } => (
+                "をカレンダーに追加できませんでした",
+                "could not be added to the calendar",
+            ),
+            Action::UpdateRemote { .. } | Action::TagRemote { .. } => (
+                "をカレンダー側で更新できませんでした",
+                "could not be updated on the calendar",
+            ),
+            Action::DeleteRemote { .. } => (
+                "をカレンダーから削除できませんでした",
+                "could not be deleted from the calendar",
+            ),
+            Action::CreateCybozu { .. } => (
+                "をサイボウズ Office に追加できませんでした",
+                "could not be added to Cybozu Office",
+            ),
+            Action::UpdateCybozu { .. } | Action::DetachOccurrence { .. } => (
+                "をサイボウズ Office 側で更新できませんでした",
+                "could not be updated in Cybozu Office",
+            ),
+            Action::DeleteCybozu { .. } | Action::ExcludeOccurrence { .. } => (
+                "をサイボウズ Office から削除できませんでした",
+                "could not be deleted from Cybozu Office",
+            ),
+            Action::Adopt { .. } | Action::Forget { .. } => (
+                "の同期情報を更新できませんでした",
+                "could not have its sync information updated",
+            ),
         };
-        format!("予定「{title}」{what}。次回の同期でもう一度試みます（{error}）")
+        lang.pick(
+            format!("予定「{title}」{ja}。次回の同期でもう一度試みます（{error}）"),
+            format!("The event \"{title}\" {en}; the next sync tries again ({error})"),
+        )
     }
 
     fn cybozu_event(&self, id: u64) -> Result<Event, PassError> {
@@ -945,10 +1000,11 @@ impl<'p, 'a> Applier<'p, 'a> {
         // Read the event as it stands now and write it back whole.
         let current = self.pass.cybozu.event(cybozu_id)?;
         if current.event_type == EventType::Temporary {
+            let note = Note::TemporaryNotWritten {
+                title: remote_event.title,
+            };
             self.messages
-                .push(note_sentence(&Note::TemporaryNotWritten {
-                    title: remote_event.title,
-                }));
+                .push(note_sentence(&note, self.pass.config.lang));
             return Ok(());
         }
         let mut updated = match to_cybozu(&remote_event, Some(&current), user, &rules) {
@@ -1110,5 +1166,73 @@ impl<'p, 'a> Applier<'p, 'a> {
         self.forget(cybozu_id)?;
         self.counts.cybozu_deleted += 1;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn has_japanese(text: &str) -> bool {
+        text.chars()
+            .any(|c| matches!(c, '\u{3040}'..='\u{30ff}' | '\u{4e00}'..='\u{9fff}' | '（' | '「'))
+    }
+
+    /// 同期履歴 is written in `LANG`: every sentence a pass can end with, and every note, has both.
+    #[test]
+    fn sentences_follow_lang() {
+        let errors = [
+            PassError::Remote(RemoteError::CaldavCredentialsRefused),
+            PassError::Remote(RemoteError::CaldavPasswordMissing),
+            PassError::Remote(RemoteError::NeedsRelink("invalid_grant".into())),
+            PassError::Remote(RemoteError::CaldavNotFound(
+                "https://dav.example/cal/".into(),
+            )),
+            PassError::Remote(RemoteError::CalendarNotFound("team@example.com".into())),
+            PassError::Remote(RemoteError::ChangedMeanwhile),
+            PassError::Remote(RemoteError::Unavailable("connection refused".into())),
+            PassError::Panicked("index out of bounds".into()),
+        ];
+        let notes = [
+            Note::Conflict {
+                cybozu_id: 1,
+                title: "Weekly".into(),
+                winner: Direction::ToRemote,
+            },
+            Note::Conflict {
+                cybozu_id: 1,
+                title: "Weekly".into(),
+                winner: Direction::ToCybozu,
+            },
+            Note::TemporaryNotWritten {
+                title: "Weekly".into(),
+            },
+            Note::Inexpressible {
+                title: "Weekly".into(),
+            },
+            Note::StaleCopy {
+                title: "Weekly".into(),
+            },
+        ];
+        let sentences = errors
+            .iter()
+            .map(|e| (e.sentence(Lang::Ja), e.sentence(Lang::En)))
+            .chain(
+                notes
+                    .iter()
+                    .map(|n| (note_sentence(n, Lang::Ja), note_sentence(n, Lang::En))),
+            );
+        for (japanese, english) in sentences {
+            assert!(has_japanese(&japanese), "{japanese}");
+            assert!(!has_japanese(&english), "{english}");
+        }
+        // What the sentence is about is kept in both.
+        let missing = PassError::Remote(RemoteError::CalendarNotFound("team@example.com".into()));
+        assert_eq!(
+            missing.sentence(Lang::En),
+            "The calendar \"team@example.com\" was not found. Please check the calendar ID in the \
+             sync settings"
+        );
+        assert!(missing.sentence(Lang::Ja).contains("「team@example.com」"));
     }
 }

@@ -8,7 +8,7 @@ use std::fmt;
 use chrono::{DateTime, NaiveDate, Utc};
 
 use super::convert::{exdates, line_is, split_title, RemoteEvent, RemoteWhen};
-use crate::config::Conflict;
+use crate::config::{Conflict, Lang};
 use crate::cybozu::repeat::{excludes, matches, zone};
 use crate::cybozu::{Event, EventType};
 
@@ -272,6 +272,8 @@ pub struct Plan {
 pub struct Context<'a> {
     pub pairs: &'a [Pair],
     pub conflict: Conflict,
+    /// The language of the sentence that stops a mass deletion.
+    pub lang: Lang,
     pub plan_menu: &'a [String],
     pub window: (DateTime<Utc>, DateTime<Utc>),
     /// Cybozu events read as they stand besides the changed ones: on a first pass (no pairs yet)
@@ -502,7 +504,7 @@ pub fn plan(ctx: &Context<'_>, changes: &Changes) -> Plan {
         });
     }
 
-    guard_mass_deletion(&mut out, ctx.pairs.len());
+    guard_mass_deletion(&mut out, ctx.pairs.len(), ctx.lang);
     out.actions.sort();
     out.actions.dedup();
     out
@@ -839,15 +841,16 @@ fn in_window(remote: &RemoteEvent, (from, to): (DateTime<Utc>, DateTime<Utc>)) -
     }
 }
 
-fn guard_mass_deletion(out: &mut Plan, mapped: usize) {
+fn guard_mass_deletion(out: &mut Plan, mapped: usize, lang: Lang) {
     let deletions = out
         .actions
         .iter()
         .filter(|a| matches!(a, Action::DeleteRemote { .. } | Action::DeleteCybozu { .. }))
         .count();
     if deletions > MASS_DELETION_MIN && deletions as f64 > mapped as f64 * MASS_DELETION_SHARE {
-        out.blocked = Some(format!(
-            "同期済みの予定 {mapped} 件のうち {deletions} 件を削除することになるため、安全のためこの同期を中止しました。意図した削除であれば、管理者に連絡してください。"
+        out.blocked = Some(lang.pick(
+            format!("同期済みの予定 {mapped} 件のうち {deletions} 件を削除することになるため、安全のためこの同期を中止しました。意図した削除であれば、管理者に連絡してください。"),
+            format!("This sync was stopped for safety: it would have deleted {deletions} of the {mapped} synced events. If the deletions are intended, please contact your administrator."),
         ));
         out.actions.clear();
     }
@@ -911,6 +914,7 @@ mod tests {
         Context {
             pairs,
             conflict,
+            lang: Lang::Ja,
             plan_menu: &[],
             window: (utc("2026-11-01T00:00:00Z"), utc("2027-05-01T00:00:00Z")),
             cybozu_window: window_events,
@@ -1422,6 +1426,18 @@ mod tests {
         let p = plan(&ctx(&pairs, &[], Conflict::Cybozu), &changes);
         assert!(p.actions.is_empty());
         assert!(p.blocked.as_deref().is_some_and(|b| b.contains("11 件")));
+        // The sentence follows LANG.
+        let english = Context {
+            lang: Lang::En,
+            ..ctx(&pairs, &[], Conflict::Cybozu)
+        };
+        assert_eq!(
+            plan(&english, &changes).blocked.as_deref(),
+            Some(
+                "This sync was stopped for safety: it would have deleted 11 of the 20 synced \
+                 events. If the deletions are intended, please contact your administrator."
+            )
+        );
         // Ten deletions of twenty is within the limits.
         let changes = Changes {
             cybozu_changed: vec![],

@@ -12,7 +12,7 @@ use chrono::{DateTime, Duration, Utc};
 
 use super::engine::{Outcome, Pass, PassError, Remote, RemoteError};
 use super::google::GoogleRemote;
-use crate::config::Config;
+use crate::config::{Config, Lang};
 use crate::cybozu::{Client, Credentials};
 use crate::http::{agent, AgentSettings, Gate};
 use crate::store::{open_data_folder, Store, Target, User, UserId, SETTING_LAST_SCHEDULED_RUN};
@@ -270,7 +270,7 @@ fn sync_user(
     gate: &Arc<Gate>,
     user_id: UserId,
 ) -> UserReport {
-    recorded_pass(store, options, user_id, |user, started| {
+    recorded_pass(store, options, config.lang, user_id, |user, started| {
         pass_for(store, config, options, agent, gate, user, started)
     })
 }
@@ -280,6 +280,7 @@ fn sync_user(
 fn recorded_pass(
     store: &Store,
     options: &RunOptions,
+    lang: Lang,
     user_id: UserId,
     pass: impl FnOnce(&User, DateTime<Utc>) -> Result<Outcome, PassError>,
 ) -> UserReport {
@@ -308,7 +309,7 @@ fn recorded_pass(
     if options.dry_run {
         return UserReport {
             login,
-            outcome: result.map_err(|e| e.sentence()),
+            outcome: result.map_err(|e| e.sentence(lang)),
         };
     }
     let (counts, messages, error) = match &result {
@@ -321,7 +322,11 @@ fn recorded_pass(
                 .clone()
                 .or_else(|| outcome.stopped.clone()),
         ),
-        Err(e) => (Default::default(), vec![e.sentence()], Some(e.sentence())),
+        Err(e) => (
+            Default::default(),
+            vec![e.sentence(lang)],
+            Some(e.sentence(lang)),
+        ),
     };
     let quiet = error.is_none() && messages.is_empty() && counts == Default::default();
     // A pass that changed nothing and had nothing to say leaves no history row; the user list
@@ -336,7 +341,7 @@ fn recorded_pass(
     }
     UserReport {
         login,
-        outcome: result.map_err(|e| e.sentence()),
+        outcome: result.map_err(|e| e.sentence(lang)),
     }
 }
 
@@ -477,7 +482,7 @@ mod tests {
     fn a_panic_in_a_pass_is_recorded_as_its_failure_and_clears_the_pass() {
         let store = store_with_user("takahashi");
         let syncing_during_the_pass = std::cell::Cell::new(None);
-        let report = recorded_pass(&store, &RunOptions::default(), 42, |_, _| {
+        let report = recorded_pass(&store, &RunOptions::default(), Lang::Ja, 42, |_, _| {
             let user = store.user_by_id(42).ok().flatten();
             syncing_during_the_pass.set(user.and_then(|u| u.syncing_since));
             let index = 3;
@@ -503,7 +508,7 @@ mod tests {
     #[test]
     fn a_panic_without_a_message_is_still_recorded() {
         let store = store_with_user("sato");
-        let report = recorded_pass(&store, &RunOptions::default(), 42, |_, _| {
+        let report = recorded_pass(&store, &RunOptions::default(), Lang::Ja, 42, |_, _| {
             std::panic::panic_any(7_u8)
         });
         let sentence = report.outcome.expect_err("the pass failed");
@@ -516,10 +521,10 @@ mod tests {
     #[test]
     fn the_pass_after_a_panicking_one_runs_and_clears_the_error() {
         let store = store_with_user("takahashi");
-        recorded_pass(&store, &RunOptions::default(), 42, |_, _| {
+        recorded_pass(&store, &RunOptions::default(), Lang::Ja, 42, |_, _| {
             panic!("odd data")
         });
-        let report = recorded_pass(&store, &RunOptions::default(), 42, |_, _| {
+        let report = recorded_pass(&store, &RunOptions::default(), Lang::Ja, 42, |_, _| {
             Ok(Outcome::default())
         });
         assert!(report.outcome.is_ok());

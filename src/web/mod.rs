@@ -135,7 +135,7 @@ fn route(config: &Config, request: &Request, teardown: Teardown) -> Response {
     if let Method::Other(method) = &request.method {
         return error_page(
             405,
-            localized(lang, "許可されていないメソッドです", "Method not allowed"),
+            lang.pick("許可されていないメソッドです", "Method not allowed"),
             method,
             lang,
         )
@@ -164,7 +164,7 @@ fn route(config: &Config, request: &Request, teardown: Teardown) -> Response {
             };
             return error_page(
                 404,
-                localized(lang, "ページが見つかりません", "Page not found"),
+                lang.pick("ページが見つかりません", "Page not found"),
                 &message,
                 lang,
             );
@@ -201,13 +201,6 @@ fn stylesheet() -> Response {
             "Cache-Control",
             &format!("public, max-age={}", app::STYLESHEET_MAX_AGE.as_secs()),
         )
-}
-
-fn localized(lang: Lang, japanese: &'static str, english: &'static str) -> &'static str {
-    match lang {
-        Lang::Ja => japanese,
-        Lang::En => english,
-    }
 }
 
 #[cfg(test)]
