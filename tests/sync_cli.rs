@@ -293,6 +293,16 @@ fn a_lost_key_is_refused_until_new_key_starts_the_secrets_over() {
     let output = dncs_sync(&ini, &["new-key"]);
     assert!(!output.status.success());
     assert!(!key.exists());
+    // Nor while a run holds its lock: a pass could seal a refreshed token with the old key.
+    let run = dncs::sync::run::try_run_lock(&data)
+        .expect("the lock file")
+        .expect("no run holds it");
+    let output = dncs_sync(&ini, &["new-key", "--yes"]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "new-key ran under a running pass");
+    assert!(stderr.contains("a sync run is in progress"), "{stderr}");
+    assert!(!key.exists());
+    drop(run);
     let output = dncs_sync(&ini, &["new-key", "--yes"]);
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(

@@ -26,7 +26,7 @@ const USAGE: &str = "usage: dncs-sync COMMAND
   new-key          when data/secret.key is lost for good: remove the stored passwords and
                    Google links and make a new key (users then log in again, press 認証 again
                    and enter their CalDAV password again; settings and sync information stay);
-                   asks for confirmation, or pass --yes";
+                   asks for confirmation, or pass --yes; refused while a run is in progress";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -192,6 +192,14 @@ fn new_key(confirmed: bool) -> anyhow::Result<()> {
             return Ok(());
         }
     }
+    // A pass running meanwhile would seal what it refreshes with the key being replaced.
+    let Some(_lock) = dncs::sync::run::try_run_lock(&config.data_dir)? else {
+        return Err(anyhow!(
+            "a sync run is in progress ({} is locked); nothing was changed. Run new-key again \
+             when it has finished",
+            config.data_dir.join("sync.lock").display()
+        ));
+    };
     let (forgotten, kept) =
         dncs::store::replace_data_folder_key(&config.data_dir, dncs::clock::now())
             .map_err(|e| anyhow!(e))?;

@@ -68,6 +68,23 @@ pub struct RunReport {
 /// Progress for a terminal: (users done, users in all, errors so far).
 pub type Progress<'a> = &'a (dyn Fn(usize, usize, usize) + Sync);
 
+/// The lock of a run (`data/sync.lock`), held until the file is dropped; `None` while another
+/// process holds it. Also taken by `new-key`, which must not replace the key under a running
+/// pass that would seal a refreshed token with the old one.
+pub fn try_run_lock(data_dir: &std::path::Path) -> Result<Option<File>, RunError> {
+    let lock_path = data_dir.join("sync.lock");
+    let failed = |e: std::io::Error| RunError::Lock {
+        path: lock_path.display().to_string(),
+        reason: e.to_string(),
+    };
+    let lock = File::create(&lock_path).map_err(failed)?;
+    match lock.try_lock() {
+        Ok(()) => Ok(Some(lock)),
+        Err(std::fs::TryLockError::WouldBlock) => Ok(None),
+        Err(std::fs::TryLockError::Error(e)) => Err(failed(e)),
+    }
+}
+
 /// One run.
 pub fn run(
     config: &Config,
@@ -82,26 +99,12 @@ pub fn run(
             &crate::clock::now().timestamp().to_string(),
         )?;
     }
-    let lock_path = config.data_dir.join("sync.lock");
-    let lock = File::create(&lock_path).map_err(|e| RunError::Lock {
-        path: lock_path.display().to_string(),
-        reason: e.to_string(),
-    })?;
-    match lock.try_lock() {
-        Ok(()) => {}
-        Err(std::fs::TryLockError::WouldBlock) => {
-            return Ok(RunReport {
-                locked: true,
-                users: Vec::new(),
-            })
-        }
-        Err(std::fs::TryLockError::Error(e)) => {
-            return Err(RunError::Lock {
-                path: lock_path.display().to_string(),
-                reason: e.to_string(),
-            })
-        }
-    }
+    let Some(lock) = try_run_lock(&config.data_dir)? else {
+        return Ok(RunReport {
+            locked: true,
+            users: Vec::new(),
+        });
+    };
     let now = crate::clock::now();
     if !options.dry_run {
         crate::license::enforce(&store, config, now)?;
