@@ -976,6 +976,8 @@ fn an_event_that_leaves_the_window_is_not_deleted(server: ServerKind) {
 struct Meddled<'a> {
     inner: dncs::sync::caldav::CalDavRemote,
     before_update: Box<BeforeUpdate<'a>>,
+    /// `before_update` also runs before a delete.
+    meddles_with_deletes: bool,
 }
 
 /// What happens before an update of the copy `id`; an error is the update's answer.
@@ -1010,6 +1012,19 @@ impl<'a> Meddled<'a> {
                 }
                 Ok(())
             }),
+            meddles_with_deletes: false,
+        }
+    }
+
+    /// The same edit, just before the pass deletes the resource.
+    fn edit_before_the_first_delete(
+        h: &'a Dav,
+        edit: (&'static str, &'static str),
+        edited: &'a std::cell::Cell<bool>,
+    ) -> Self {
+        Self {
+            meddles_with_deletes: true,
+            ..Self::edit_before_the_first_update(h, false, edit, edited)
         }
     }
 
@@ -1037,6 +1052,7 @@ impl<'a> Meddled<'a> {
                 )),
                 false => Ok(()),
             }),
+            meddles_with_deletes: false,
         }
     }
 }
@@ -1073,6 +1089,9 @@ impl dncs::sync::engine::Remote for Meddled<'_> {
         id: &str,
         etag: Option<&str>,
     ) -> Result<(), dncs::sync::engine::RemoteError> {
+        if self.meddles_with_deletes {
+            (self.before_update)(id)?;
+        }
         self.inner.delete(id, etag)
     }
 
@@ -1167,6 +1186,81 @@ fn caldav_an_edit_made_during_a_pass_is_not_written_over() {
         "{:?}",
         h.history()
     );
+}
+
+/// A resource edited by another client after the pass read it is not deleted for Cybozu's
+/// deletion: the next pass weighs that edit against the deletion by `CONFLICT` (here the
+/// calendar's side wins, which brings the event back into Cybozu Office).
+#[test]
+fn caldav_an_edit_made_during_a_pass_is_not_deleted() {
+    for kind in [
+        ServerKind::Radicale,
+        ServerKind::Xandikos,
+        ServerKind::EtagsOnly,
+    ] {
+        let Some(h) = Dav::start(kind, "CONFLICT=remote\n") else {
+            continue;
+        };
+        h.pass();
+        h.sim.company().events.remove(&VISIT);
+        let edited = std::cell::Cell::new(false);
+        let mut remote = Meddled::edit_before_the_first_delete(&h, SUMMARY_EDIT, &edited);
+        let outcome = pass_through(&h, &mut remote).expect("the pass");
+        assert!(edited.get(), "{kind:?}: the pass deleted the copy");
+        assert!(
+            outcome
+                .messages
+                .iter()
+                .any(|m| m.contains("同期の途中でカレンダー側でも変更されたため")),
+            "{kind:?}: {:?}",
+            outcome.messages
+        );
+        let summary = h
+            .copy_of(VISIT)
+            .and_then(|r| r.summary())
+            .unwrap_or_default();
+        assert!(
+            summary.contains("スマホで変更"),
+            "{kind:?}: deleted: {summary}"
+        );
+
+        h.pass();
+        assert!(
+            h.cybozu()
+                .values()
+                .any(|e| e.detail.contains("スマホで変更")),
+            "{kind:?}: the phone's event is not back in Cybozu: {:?}",
+            h.cybozu()
+        );
+        h.assert_in_step();
+    }
+}
+
+/// A copy another client edited before the pass, whose Cybozu event was deleted: under
+/// `CONFLICT=cybozu` the pass deletes it as listed, not as last synced (which would fail at
+/// every pass).
+#[test]
+fn caldav_a_copy_edited_elsewhere_is_deleted_when_cybozu_wins() {
+    for kind in [
+        ServerKind::Radicale,
+        ServerKind::Xandikos,
+        ServerKind::EtagsOnly,
+    ] {
+        let Some(h) = Dav::start(kind, "CONFLICT=cybozu\n") else {
+            continue;
+        };
+        h.pass();
+        let copy = h.copy_of(VISIT).expect("copy");
+        h.retitle(&copy, "スマホで変更");
+        h.sim.company().events.remove(&VISIT);
+        h.pass();
+        assert!(
+            h.copy_of(VISIT).is_none(),
+            "{kind:?}: the copy is still there"
+        );
+        h.assert_in_step();
+        h.assert_quiet_pass();
+    }
 }
 
 /// A calendar deleted on the server stops the pass with a sentence about the CalDAV URL (a

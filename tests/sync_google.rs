@@ -1281,6 +1281,82 @@ fn a_phone_edit_made_during_a_pass_is_not_written_over() {
     h.assert_quiet_pass();
 }
 
+/// The phone edits a copy after the pass listed the calendar and before the pass deletes it for
+/// Cybozu's deletion: the delete does not take the phone's edit with it (`If-Match`). The next
+/// pass sees both changes and settles them by `CONFLICT`, here the phone's side, which brings the
+/// event back into Cybozu.
+#[test]
+fn a_phone_edit_made_during_a_pass_is_not_deleted() {
+    let h = Harness::with(Setup {
+        ini: "CONFLICT=remote",
+        ..Setup::default()
+    });
+    h.pass();
+    let copy = h.copy_of(VISIT).and_then(|e| e.id).expect("copy");
+    h.sim.company().events.remove(&VISIT);
+    // Each request waits before it is handled: the delete meets the phone's edit.
+    h.google.quirks().handling_delay = Duration::from_millis(300);
+    let (mut child, _) = pass_after_listing(&h);
+    h.google
+        .phone_edit(ACCOUNT, "primary", &copy, |e| {
+            e.summary = Some("スマホで残した予定".into());
+        })
+        .expect("edited");
+    assert!(child.wait().expect("the pass ends").success());
+    h.google.quirks().handling_delay = Duration::ZERO;
+    let kept = h
+        .google
+        .event(ACCOUNT, "primary", &copy)
+        .expect("the copy is still there");
+    assert_eq!(kept.summary.as_deref(), Some("スマホで残した予定"));
+    assert!(
+        h.newest_history()
+            .errors
+            .iter()
+            .any(|e| e.contains("同期の途中でカレンダー側でも変更されたため")),
+        "{:?}",
+        h.newest_history().errors
+    );
+
+    h.pass();
+    h.assert_in_step();
+    assert!(
+        h.cybozu()
+            .values()
+            .any(|e| e.detail == "スマホで残した予定"),
+        "the phone's event is back in Cybozu"
+    );
+    h.assert_quiet_pass();
+}
+
+/// A copy the phone edited before the pass, whose Cybozu event was deleted: under
+/// `CONFLICT=cybozu` the pass deletes it, expecting the etag it listed, not the one it last
+/// synced (which would fail at every pass).
+#[test]
+fn a_copy_edited_on_the_phone_is_deleted_when_cybozu_wins() {
+    let h = Harness::with(Setup {
+        ini: "CONFLICT=cybozu",
+        ..Setup::default()
+    });
+    h.pass();
+    let copy = h.copy_of(VISIT).and_then(|e| e.id).expect("copy");
+    h.sim.company().events.remove(&VISIT);
+    h.google
+        .phone_edit(ACCOUNT, "primary", &copy, |e| {
+            e.summary = Some("スマホで変えた件名".into());
+        })
+        .expect("edited");
+    h.pass();
+    assert!(
+        h.google
+            .event(ACCOUNT, "primary", &copy)
+            .is_none_or(|e| e.is_cancelled()),
+        "the copy is deleted"
+    );
+    h.assert_in_step();
+    h.assert_quiet_pass();
+}
+
 /// Google failing on every call after the listing stops the pass after two writes in a row
 /// failed, with one sentence for the stop, instead of trying (and retrying) each of the
 /// remaining writes; the next pass, with Google back, does them all.

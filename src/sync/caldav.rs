@@ -473,8 +473,10 @@ impl Remote for CalDavRemote {
     }
 
     /// A day of a series is deleted inside its resource: its override goes and its date joins
-    /// the master's `EXDATE`s, as a phone deleting "this event only" writes it.
-    fn delete(&mut self, id: &str, _etag: Option<&str>) -> Result<(), RemoteError> {
+    /// the master's `EXDATE`s, as a phone deleting "this event only" writes it. A resource is
+    /// deleted only as this pass knows it (`etag`, the engine's, as in [`Self::put_over`]) and
+    /// under `If-Match`: one a phone edited meanwhile is left to the next pass to weigh.
+    fn delete(&mut self, id: &str, etag: Option<&str>) -> Result<(), RemoteError> {
         if let Some((href, date)) = split_occurrence_id(id) {
             let zone = self.timezone.clone();
             self.rewrite(href, true, |ics| {
@@ -482,7 +484,35 @@ impl Remote for CalDavRemote {
             })?;
             return Ok(());
         }
-        self.client.delete(id, None).map_err(remote_error)?;
+        let expected = self
+            .written_etags
+            .get(id)
+            .cloned()
+            .or(etag.map(str::to_string));
+        let if_match = match expected {
+            None => None,
+            Some(expected) => {
+                let Some((server_etag, ics)) = self.current(id)? else {
+                    return Ok(());
+                };
+                let current = items_of(id, "", &ics, &self.timezone, false)
+                    .into_iter()
+                    .find(|item| item.id == id)
+                    .and_then(|item| item.etag);
+                if current != Some(expected) {
+                    return Err(RemoteError::ChangedMeanwhile);
+                }
+                Some(server_etag)
+            }
+        };
+        match self.client.delete(id, if_match.as_deref()) {
+            Ok(()) => {}
+            Err(CalDavError::PreconditionFailed) => {
+                self.known.remove(id);
+                return Err(RemoteError::ChangedMeanwhile);
+            }
+            Err(e) => return Err(remote_error(e)),
+        }
         self.own.insert(id.to_string(), None);
         self.known.remove(id);
         Ok(())

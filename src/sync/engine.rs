@@ -602,11 +602,7 @@ impl<'p, 'a> Applier<'p, 'a> {
                 cybozu_id,
                 remote_id,
             } => {
-                let etag = self
-                    .snapshot
-                    .pairs
-                    .get(cybozu_id)
-                    .and_then(|p| p.remote_etag.clone());
+                let etag = self.known_etag(*cybozu_id, remote_id);
                 self.pass.remote.delete(remote_id, etag.as_deref())?;
                 self.forget(*cybozu_id)?;
                 self.counts.remote_deleted += 1;
@@ -831,20 +827,24 @@ impl<'p, 'a> Applier<'p, 'a> {
         Ok(self.plan_menu.clone().unwrap_or_default())
     }
 
-    fn update_remote(&mut self, cybozu_id: u64, remote_id: &str) -> Result<(), PassError> {
-        let event = self.cybozu_event(cybozu_id)?;
-        let remote_event = self.remote_copy(&event)?;
-        // The etag this pass knows the copy by: as listed now when it changed since the last
-        // pass (the plan weighed that change), else as the mapping remembers it.
-        let etag = self
-            .remote_item(remote_id)
+    /// The etag this pass knows a copy by, which a write or delete of it expects: as listed now
+    /// when it changed since the last pass (the plan weighed that change), else as the mapping
+    /// remembers it.
+    fn known_etag(&self, cybozu_id: u64, remote_id: &str) -> Option<String> {
+        self.remote_item(remote_id)
             .and_then(|r| r.etag.clone())
             .or_else(|| {
                 self.snapshot
                     .pairs
                     .get(&cybozu_id)
                     .and_then(|p| p.remote_etag.clone())
-            });
+            })
+    }
+
+    fn update_remote(&mut self, cybozu_id: u64, remote_id: &str) -> Result<(), PassError> {
+        let event = self.cybozu_event(cybozu_id)?;
+        let remote_event = self.remote_copy(&event)?;
+        let etag = self.known_etag(cybozu_id, remote_id);
         let written = self
             .pass
             .remote

@@ -34,6 +34,19 @@ pub struct GoogleRemote {
 }
 
 impl GoogleRemote {
+    /// The etag a copy must still have for this pass to write over it or delete it: the one this
+    /// pass's own write gave it, none when this pass wrote its series' master (which may restamp
+    /// the series' days), else the one the pass knows it by.
+    fn expected_etag(&self, id: &str, known: Option<&str>) -> Option<String> {
+        let master_written =
+            instance_master(id).is_some_and(|master| self.written.contains_key(master));
+        match self.written.get(id) {
+            Some(own) => Some(own.clone()),
+            None if master_written => None,
+            None => known.map(str::to_string),
+        }
+    }
+
     pub fn new(calendar: Calendar, install_id: String) -> Self {
         Self {
             calendar,
@@ -228,13 +241,7 @@ impl Remote for GoogleRemote {
         // the next pass to weigh, not written over (the `If-Match` guards the write itself).
         // A day of a series whose master this pass wrote may have a new etag from that write
         // alone (Google can restamp a series' exceptions): it is written as read.
-        let master_written =
-            instance_master(id).is_some_and(|master| self.written.contains_key(master));
-        let expected = match self.written.get(id) {
-            Some(own) => Some(own.clone()),
-            None if master_written => None,
-            None => etag.map(str::to_string),
-        };
+        let expected = self.expected_etag(id, etag);
         let mut google = self.calendar.get(id).map_err(remote_error)?;
         if let Some(expected) = expected {
             if google.etag.as_deref() != Some(expected.as_str()) {
@@ -256,8 +263,13 @@ impl Remote for GoogleRemote {
         written(updated)
     }
 
-    fn delete(&mut self, id: &str, _etag: Option<&str>) -> Result<(), RemoteError> {
-        self.calendar.delete(id, None).map_err(remote_error)
+    /// Under the same `If-Match` as a write: a copy the phone edited after the listing is not
+    /// deleted but left for the next pass to weigh by `CONFLICT`.
+    fn delete(&mut self, id: &str, etag: Option<&str>) -> Result<(), RemoteError> {
+        let expected = self.expected_etag(id, etag);
+        self.calendar
+            .delete(id, expected.as_deref())
+            .map_err(remote_error)
     }
 
     fn side(&self) -> Side {

@@ -54,6 +54,9 @@ pub struct Quirks {
     pub retry_after: Option<u64>,
     /// Wait this long before answering.
     pub latency: Duration,
+    /// Wait this long before handling a request: what changes meanwhile (a phone's edit) is what
+    /// the request meets, as on a server far away.
+    pub handling_delay: Duration,
     /// Answer the next calls with these bodies verbatim (status, body), as `application/json`.
     pub raw_replies: Vec<(u16, String)>,
 }
@@ -366,6 +369,10 @@ fn serve(shared: &Shared, request: &mut tiny_http::Request) -> Reply {
         .collect();
     let path = format!("/{}", segments.join("/"));
     let query = pairs(raw_query);
+    let handling_delay = lock(&shared.quirks).handling_delay;
+    if !handling_delay.is_zero() {
+        std::thread::sleep(handling_delay);
+    }
     let answer = match read {
         Err(e) => Answer::html(400, format!("could not read the request: {e}")),
         Ok(_) => route(shared, request, &method, raw_path, &segments, &query, &body),
