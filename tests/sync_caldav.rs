@@ -201,7 +201,9 @@ on_each_server! {
     a_pass_killed_at_any_point_resumes_without_duplicates_or_losses,
     a_write_to_cybozu_that_failed_is_tried_again_on_the_next_pass,
     a_copy_made_by_an_unfinished_pass_then_deleted_by_another_client_is_deleted,
-    an_event_that_leaves_the_window_is_not_deleted;
+    an_event_that_leaves_the_window_is_not_deleted,
+    an_edit_made_during_a_pass_is_not_deleted,
+    a_copy_edited_elsewhere_is_deleted_when_cybozu_wins;
     not on xandikos:
     // Xandikos has no authentication of its own (it leaves that to a web server in front of
     // it): the Basic credentials are ignored, so a wrong password is never refused.
@@ -1153,6 +1155,31 @@ fn pass_meeting_an_edit_made_meanwhile(h: &Dav) -> dncs::sync::engine::Outcome {
     outcome
 }
 
+/// A pass that met another client's edit of VISIT's copy left the copy as that client wrote it,
+/// and said that the next pass takes the change in.
+fn assert_edit_left_for_the_next_pass(
+    h: &Dav,
+    outcome: &dncs::sync::engine::Outcome,
+    server: &str,
+) {
+    assert!(
+        outcome
+            .messages
+            .iter()
+            .any(|m| m.contains("同期の途中でカレンダー側でも変更されたため")),
+        "{server}: {:?}",
+        outcome.messages
+    );
+    let summary = h
+        .copy_of(VISIT)
+        .and_then(|r| r.summary())
+        .unwrap_or_default();
+    assert!(
+        summary.contains("スマホで変更"),
+        "{server}: the edit is gone: {summary}"
+    );
+}
+
 /// A resource edited by another client after the pass read it is not written over: the next
 /// pass weighs that edit against Cybozu's by `CONFLICT` (here the calendar's side wins).
 #[test]
@@ -1161,19 +1188,7 @@ fn caldav_an_edit_made_during_a_pass_is_not_written_over() {
         return;
     };
     let outcome = pass_meeting_an_edit_made_meanwhile(&h);
-    assert!(
-        outcome
-            .messages
-            .iter()
-            .any(|m| m.contains("同期の途中でカレンダー側でも変更されたため")),
-        "{:?}",
-        outcome.messages
-    );
-    let summary = h
-        .copy_of(VISIT)
-        .and_then(|r| r.summary())
-        .unwrap_or_default();
-    assert!(summary.contains("スマホで変更"), "written over: {summary}");
+    assert_edit_left_for_the_next_pass(&h, &outcome, "Radicale");
 
     h.pass();
     assert!(
@@ -1191,76 +1206,44 @@ fn caldav_an_edit_made_during_a_pass_is_not_written_over() {
 /// A resource edited by another client after the pass read it is not deleted for Cybozu's
 /// deletion: the next pass weighs that edit against the deletion by `CONFLICT` (here the
 /// calendar's side wins, which brings the event back into Cybozu Office).
-#[test]
-fn caldav_an_edit_made_during_a_pass_is_not_deleted() {
-    for kind in [
-        ServerKind::Radicale,
-        ServerKind::Xandikos,
-        ServerKind::EtagsOnly,
-    ] {
-        let Some(h) = Dav::start(kind, "CONFLICT=remote\n") else {
-            continue;
-        };
-        h.pass();
-        h.sim.company().events.remove(&VISIT);
-        let edited = std::cell::Cell::new(false);
-        let mut remote = Meddled::edit_before_the_first_delete(&h, SUMMARY_EDIT, &edited);
-        let outcome = pass_through(&h, &mut remote).expect("the pass");
-        assert!(edited.get(), "{kind:?}: the pass deleted the copy");
-        assert!(
-            outcome
-                .messages
-                .iter()
-                .any(|m| m.contains("同期の途中でカレンダー側でも変更されたため")),
-            "{kind:?}: {:?}",
-            outcome.messages
-        );
-        let summary = h
-            .copy_of(VISIT)
-            .and_then(|r| r.summary())
-            .unwrap_or_default();
-        assert!(
-            summary.contains("スマホで変更"),
-            "{kind:?}: deleted: {summary}"
-        );
+fn an_edit_made_during_a_pass_is_not_deleted(server: ServerKind) {
+    let Some(h) = Dav::start(server, "CONFLICT=remote\n") else {
+        return;
+    };
+    h.pass();
+    h.sim.company().events.remove(&VISIT);
+    let edited = std::cell::Cell::new(false);
+    let mut remote = Meddled::edit_before_the_first_delete(&h, SUMMARY_EDIT, &edited);
+    let outcome = pass_through(&h, &mut remote).expect("the pass");
+    assert!(edited.get(), "the pass deleted the copy");
+    assert_edit_left_for_the_next_pass(&h, &outcome, &format!("{server:?}"));
 
-        h.pass();
-        assert!(
-            h.cybozu()
-                .values()
-                .any(|e| e.detail.contains("スマホで変更")),
-            "{kind:?}: the phone's event is not back in Cybozu: {:?}",
-            h.cybozu()
-        );
-        h.assert_in_step();
-    }
+    h.pass();
+    assert!(
+        h.cybozu()
+            .values()
+            .any(|e| e.detail.contains("スマホで変更")),
+        "the phone's event is not back in Cybozu: {:?}",
+        h.cybozu()
+    );
+    h.assert_in_step();
 }
 
 /// A copy another client edited before the pass, whose Cybozu event was deleted: under
 /// `CONFLICT=cybozu` the pass deletes it as listed, not as last synced (which would fail at
 /// every pass).
-#[test]
-fn caldav_a_copy_edited_elsewhere_is_deleted_when_cybozu_wins() {
-    for kind in [
-        ServerKind::Radicale,
-        ServerKind::Xandikos,
-        ServerKind::EtagsOnly,
-    ] {
-        let Some(h) = Dav::start(kind, "CONFLICT=cybozu\n") else {
-            continue;
-        };
-        h.pass();
-        let copy = h.copy_of(VISIT).expect("copy");
-        h.retitle(&copy, "スマホで変更");
-        h.sim.company().events.remove(&VISIT);
-        h.pass();
-        assert!(
-            h.copy_of(VISIT).is_none(),
-            "{kind:?}: the copy is still there"
-        );
-        h.assert_in_step();
-        h.assert_quiet_pass();
-    }
+fn a_copy_edited_elsewhere_is_deleted_when_cybozu_wins(server: ServerKind) {
+    let Some(h) = Dav::start(server, "CONFLICT=cybozu\n") else {
+        return;
+    };
+    h.pass();
+    let copy = h.copy_of(VISIT).expect("copy");
+    h.retitle(&copy, "スマホで変更");
+    h.sim.company().events.remove(&VISIT);
+    h.pass();
+    assert!(h.copy_of(VISIT).is_none(), "the copy is still there");
+    h.assert_in_step();
+    h.assert_quiet_pass();
 }
 
 /// A calendar deleted on the server stops the pass with a sentence about the CalDAV URL (a

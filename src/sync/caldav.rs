@@ -49,6 +49,15 @@ enum Listed {
     Etags(EtagCursor),
 }
 
+/// The engine's etag of a resource's master (the fingerprint of what it maps), as the pass
+/// compares it with the one it knows.
+fn master_etag(href: &str, ics: &str, zone: &str) -> Option<String> {
+    items_of(href, "", ics, zone, false)
+        .into_iter()
+        .find(|item| item.id == href)
+        .and_then(|item| item.etag)
+}
+
 fn remote_error(e: CalDavError) -> RemoteError {
     match e {
         CalDavError::Unauthorized => RemoteError::CaldavCredentialsRefused,
@@ -315,11 +324,7 @@ impl CalDavRemote {
         let zone = self.timezone.clone();
         let written = self.rewrite(href, expected.is_none(), |ics| {
             if let Some(expected) = expected {
-                let current = items_of(href, "", ics, &zone, false)
-                    .into_iter()
-                    .find(|item| item.id == href)
-                    .and_then(|item| item.etag);
-                if current.as_deref() != Some(expected) {
+                if master_etag(href, ics, &zone).as_deref() != Some(expected) {
                     return Err(RemoteError::ChangedMeanwhile);
                 }
             }
@@ -495,11 +500,7 @@ impl Remote for CalDavRemote {
                 let Some((server_etag, ics)) = self.current(id)? else {
                     return Ok(());
                 };
-                let current = items_of(id, "", &ics, &self.timezone, false)
-                    .into_iter()
-                    .find(|item| item.id == id)
-                    .and_then(|item| item.etag);
-                if current != Some(expected) {
+                if master_etag(id, &ics, &self.timezone) != Some(expected) {
                     return Err(RemoteError::ChangedMeanwhile);
                 }
                 Some(server_etag)
