@@ -163,11 +163,11 @@ impl PassError {
             ).into(),
             Self::Remote(e) => lang.pick(
                 format!("カレンダーとの通信に失敗したため、この同期を中断しました（{e}）"),
-                format!("The calendar could not be reached, so this sync was stopped ({e})"),
+                format!("Communication with the calendar failed, so this sync was stopped ({e})"),
             ),
             Self::Store(e) => lang.pick(
                 format!("データベースの処理に失敗しました（{e}）"),
-                format!("The database failed ({e})"),
+                format!("A database operation failed ({e})"),
             ),
             Self::Panicked(detail) => lang.pick(
                 format!("dncs の内部エラーのため、この同期を中断しました。続く場合は管理者に連絡してください（{detail}）"),
