@@ -494,17 +494,19 @@ impl Remote for CalDavRemote {
             .get(id)
             .cloned()
             .or(etag.map(str::to_string));
-        let if_match = match expected {
+        let current = match expected {
+            Some(_) => self.current(id)?,
             None => None,
-            Some(expected) => {
-                let Some((server_etag, ics)) = self.current(id)? else {
-                    return Ok(());
-                };
+        };
+        let if_match = match (expected, current) {
+            (Some(expected), Some((server_etag, ics))) => {
                 if master_etag(id, &ics, &self.timezone) != Some(expected) {
                     return Err(RemoteError::ChangedMeanwhile);
                 }
                 Some(server_etag)
             }
+            // Gone already (the delete answers 404, done), or nothing to expect.
+            _ => None,
         };
         match self.client.delete(id, if_match.as_deref()) {
             Ok(()) => {}
