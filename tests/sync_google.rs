@@ -1207,6 +1207,20 @@ fn the_scheduled_run_serves_requests_writes_the_daily_backup_and_the_monthly_log
     assert!(h.data().join("log").join("dncs-2026-11.log").exists());
 }
 
+/// A pass whose writes meet the phone's retitling of `copy`, made just after the pass listed the
+/// calendar: every request waits before it is handled, so the phone's edit lands first.
+fn pass_meeting_a_phone_edit(h: &Harness, copy: &str, summary: &str) {
+    h.google.quirks().handling_delay = Duration::from_millis(300);
+    let (mut child, _) = pass_after_listing(h);
+    h.google
+        .phone_edit(ACCOUNT, "primary", copy, |e| {
+            e.summary = Some(summary.into())
+        })
+        .expect("edited");
+    assert!(child.wait().expect("the pass ends").success());
+    h.google.quirks().handling_delay = Duration::ZERO;
+}
+
 /// Starts `dncs-sync run --user takahashi` and returns once it has listed the calendar, with
 /// every Google call seen so far; the pass goes on in the returned child.
 fn pass_after_listing(h: &Harness) -> (std::process::Child, Vec<String>) {
@@ -1244,16 +1258,7 @@ fn a_phone_edit_made_during_a_pass_is_not_written_over() {
         .company()
         .edit_event(VISIT, |e| e.description = "Cybozu のメモ".into());
     let copy = h.copy_of(VISIT).and_then(|e| e.id).expect("copy");
-    // Slow enough that the phone's edit lands between the listing and the write.
-    h.google.quirks().latency = Duration::from_millis(300);
-    let (mut child, _) = pass_after_listing(&h);
-    h.google
-        .phone_edit(ACCOUNT, "primary", &copy, |e| {
-            e.summary = Some("スマホで変えた件名".into());
-        })
-        .expect("edited");
-    assert!(child.wait().expect("the pass ends").success());
-    h.google.quirks().latency = Duration::ZERO;
+    pass_meeting_a_phone_edit(&h, &copy, "スマホで変えた件名");
     assert_eq!(
         h.copy_of(VISIT).and_then(|e| e.summary).as_deref(),
         Some("スマホで変えた件名"),
@@ -1294,16 +1299,7 @@ fn a_phone_edit_made_during_a_pass_is_not_deleted() {
     h.pass();
     let copy = h.copy_of(VISIT).and_then(|e| e.id).expect("copy");
     h.sim.company().events.remove(&VISIT);
-    // Each request waits before it is handled: the delete meets the phone's edit.
-    h.google.quirks().handling_delay = Duration::from_millis(300);
-    let (mut child, _) = pass_after_listing(&h);
-    h.google
-        .phone_edit(ACCOUNT, "primary", &copy, |e| {
-            e.summary = Some("スマホで残した予定".into());
-        })
-        .expect("edited");
-    assert!(child.wait().expect("the pass ends").success());
-    h.google.quirks().handling_delay = Duration::ZERO;
+    pass_meeting_a_phone_edit(&h, &copy, "スマホで残した予定");
     let kept = h
         .google
         .event(ACCOUNT, "primary", &copy)
