@@ -276,3 +276,80 @@ fn section_range(readelf: &str, name: &str) -> Option<std::ops::Range<u64>> {
         Some(start..start + size)
     })
 }
+
+/// A CGI started with stdout closed (by hand, or by a server that misbehaves) completes the request
+/// and writes its page into none of its files: the first file it opens must not take stdout's place.
+#[cfg(unix)]
+#[test]
+fn cgi_started_without_stdout_writes_its_page_into_no_file() {
+    let install = install("LANG=en\n");
+    // A session cookie makes the request open (and, being the first, create) the database, which
+    // the log records in data/log: files opened while stdout is closed.
+    let status = cgi_command(&install, "sh")
+        .args(["-c", r#"exec "$0" >&-"#])
+        .arg(env!("CARGO_BIN_EXE_dncs"))
+        .env("HTTP_COOKIE", "dncs_session=unknown")
+        .status()
+        .expect("sh runs");
+    assert!(status.success(), "dncs exited with {status}");
+
+    let data = install.ini.parent().expect("bin").join("../data");
+    let log = data.join("log");
+    let mut files: Vec<PathBuf> = ["dncs.db", "dncs.db-wal", "secret.key"]
+        .iter()
+        .map(|name| data.join(name))
+        .collect();
+    files.extend(
+        std::fs::read_dir(&log)
+            .expect("the log folder")
+            .map(|e| e.expect("a log").path()),
+    );
+    let mut logged = false;
+    for file in files {
+        let bytes = std::fs::read(&file).unwrap_or_default();
+        let text = String::from_utf8_lossy(&bytes);
+        assert!(
+            !text.contains("Status: "),
+            "the page went into {}",
+            file.display()
+        );
+        logged |= text.contains("schema version");
+    }
+    assert!(
+        logged,
+        "the log records the new database, so a file was opened"
+    );
+}
+
+/// A client that goes away before the answer: the CGI ends with a failure status, as a write error,
+/// and is not killed by `SIGPIPE` (which the web server would log as a crash).
+#[cfg(unix)]
+#[test]
+fn cgi_whose_client_went_away_exits_with_a_status() {
+    let install = install("LANG=en\n");
+    let (reader, writer) = std::io::pipe().expect("a pipe");
+    drop(reader);
+    let status = cgi_command(&install, env!("CARGO_BIN_EXE_dncs"))
+        .stdout(writer)
+        .status()
+        .expect("dncs runs");
+    assert_eq!(status.code(), Some(1), "dncs ended with {status}");
+}
+
+/// The CGI's environment for a GET of the settings page, with stdin empty and stderr dropped.
+#[cfg(unix)]
+fn cgi_command(install: &Install, program: &str) -> std::process::Command {
+    use std::process::Stdio;
+    let mut command = std::process::Command::new(program);
+    command
+        .env_clear()
+        .env("PATH", "/usr/bin:/bin")
+        .env("DNCS_INI", &install.ini)
+        .env("REQUEST_METHOD", "GET")
+        .env("QUERY_STRING", "page=settings")
+        .env("HTTP_HOST", "cybozu.example.jp")
+        .env("SCRIPT_NAME", crate::util::SCRIPT_NAME)
+        .stdin(Stdio::null())
+        .stderr(Stdio::null());
+    command
+}
