@@ -83,12 +83,10 @@ impl SecretKey {
             path: path.to_path_buf(),
             source,
         };
-        // The key exists on every run but the first: look before trying to create it (the CGI
+        // The key exists on every run but the first: read before trying to create it (the CGI
         // pays for each system call on every request).
-        match fs::metadata(path) {
-            Ok(_) => return read_key_file(path),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-            Err(e) => return Err(io_error("read", e)),
+        if let Some(key) = SecretKey::load(path)? {
+            return Ok(key);
         }
         if let Some(folder) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
             fs::create_dir_all(folder).map_err(|e| io_error("create the folder of", e))?;
@@ -104,6 +102,18 @@ impl SecretKey {
             }
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => read_key_file(path),
             Err(e) => Err(io_error("create", e)),
+        }
+    }
+
+    /// Reads the key file at `path`; `None` when there is none.
+    pub fn load(path: &Path) -> Result<Option<SecretKey>, SecretError> {
+        match read_key_file(path) {
+            Err(SecretError::KeyFileIo { source, .. })
+                if source.kind() == io::ErrorKind::NotFound =>
+            {
+                Ok(None)
+            }
+            read => read.map(Some),
         }
     }
 
@@ -322,6 +332,22 @@ mod tests {
         let second = SecretKey::load_or_create(&path).unwrap();
         let sealed = first.seal("c", "secret");
         assert_eq!(second.open("c", &sealed).unwrap(), "secret");
+    }
+
+    #[test]
+    fn load_finds_no_key_where_there_is_none_and_creates_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("data").join("secret.key");
+        assert!(SecretKey::load(&path).unwrap().is_none());
+        assert!(!path.parent().unwrap().exists());
+        let created = SecretKey::load_or_create(&path).unwrap();
+        let loaded = SecretKey::load(&path)
+            .unwrap()
+            .expect("the key just created");
+        assert_eq!(
+            loaded.open("c", &created.seal("c", "secret")).unwrap(),
+            "secret"
+        );
     }
 
     #[test]

@@ -165,7 +165,10 @@ pub fn open_data_folder(data_dir: &Path) -> std::result::Result<Store, String> {
     let opened =
         |key| Store::open(&db_path, key).map_err(|e| format!("{}: {e}", db_path.display()));
     let key_error = |e: SecretError| format!("{}: {e}", key_path.display());
-    if !key_path.exists() && db_path.exists() {
+    if let Some(key) = SecretKey::load(&key_path).map_err(key_error)? {
+        return opened(key);
+    }
+    if db_path.exists() {
         let store = opened(SecretKey::generate().map_err(key_error)?)?;
         if store
             .holds_secrets()
@@ -316,13 +319,16 @@ fn unix_before(now: DateTime<Utc>, span: chrono::Duration) -> i64 {
     now.checked_sub_signed(span).map_or(i64::MIN, unix)
 }
 
-fn read_time(row: &rusqlite::Row<'_>, column: &str) -> rusqlite::Result<DateTime<Utc>> {
+fn read_time(
+    row: &rusqlite::Row<'_>,
+    column: impl rusqlite::RowIndex,
+) -> rusqlite::Result<DateTime<Utc>> {
     Ok(row.get::<_, UnixTime>(column)?.0)
 }
 
 fn read_optional_time(
     row: &rusqlite::Row<'_>,
-    column: &str,
+    column: impl rusqlite::RowIndex,
 ) -> rusqlite::Result<Option<DateTime<Utc>>> {
     Ok(row.get::<_, Option<UnixTime>>(column)?.map(|t| t.0))
 }
@@ -346,7 +352,11 @@ impl std::fmt::Debug for Store {
 impl Store {
     /// Opens (creating if needed) the database file and brings its schema up to date.
     pub fn open(path: &Path, key: SecretKey) -> Result<Store> {
-        if let Some(folder) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        // One look instead of mkdir's EEXIST and a look: the folder is there on every request.
+        if let Some(folder) = path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty() && !p.is_dir())
+        {
             std::fs::create_dir_all(folder).map_err(|source| StoreError::DataFolder {
                 path: folder.to_path_buf(),
                 source,

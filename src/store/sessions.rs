@@ -91,13 +91,14 @@ impl Store {
                     "SELECT user_id, is_admin, csrf_token, created_at, last_seen_at FROM sessions
                      WHERE token_hash = ?1 AND last_seen_at >= ?2",
                     params![token_hash(token), unix_before(now, max_idle)],
+                    // By position, as the select lists them: every page view reads its session.
                     |row| {
                         Ok(Session {
-                            user_id: row.get("user_id")?,
-                            is_admin: row.get("is_admin")?,
-                            csrf_token: row.get("csrf_token")?,
-                            created_at: read_time(row, "created_at")?,
-                            last_seen_at: read_time(row, "last_seen_at")?,
+                            user_id: row.get(0)?,
+                            is_admin: row.get(1)?,
+                            csrf_token: row.get(2)?,
+                            created_at: read_time(row, 3)?,
+                            last_seen_at: read_time(row, 4)?,
                         })
                     },
                 )

@@ -94,15 +94,48 @@ impl std::fmt::Debug for AccessToken {
     }
 }
 
-const USER_COLUMNS: &str = "id, login_name, display_name, enabled, sync_on, target, calendar_id,
-    cybozu_password IS NOT NULL AS has_cybozu_password,
-    google_refresh_token IS NOT NULL AS has_google_link, google_provenance, google_client,
-    google_needs_relink, google_access_expires,
-    caldav_url, caldav_user, caldav_password IS NOT NULL AS has_caldav_password,
-    last_pass_at, last_error, syncing_since, created_at, updated_at";
+/// Declares [`UserColumn`] and [`USER_COLUMNS`], the select list it numbers, in one order.
+macro_rules! user_columns {
+    ($first:ident = $first_sql:literal $(, $column:ident = $sql:literal)* $(,)?) => {
+        /// A column of [`USER_COLUMNS`] by position. A user is read on every page view, and
+        /// rusqlite finds a column by name by comparing the name with each column's in turn.
+        #[derive(Clone, Copy)]
+        enum UserColumn {
+            $first $(, $column)*
+        }
+
+        const USER_COLUMNS: &str = concat!($first_sql $(, ", ", $sql)*);
+    };
+}
+
+user_columns! {
+    Id = "id",
+    LoginName = "login_name",
+    DisplayName = "display_name",
+    Enabled = "enabled",
+    SyncOn = "sync_on",
+    Target = "target",
+    CalendarId = "calendar_id",
+    HasCybozuPassword = "cybozu_password IS NOT NULL",
+    HasGoogleLink = "google_refresh_token IS NOT NULL",
+    GoogleProvenance = "google_provenance",
+    GoogleClient = "google_client",
+    GoogleNeedsRelink = "google_needs_relink",
+    GoogleAccessExpires = "google_access_expires",
+    CaldavUrl = "caldav_url",
+    CaldavUser = "caldav_user",
+    HasCaldavPassword = "caldav_password IS NOT NULL",
+    LastPassAt = "last_pass_at",
+    LastError = "last_error",
+    SyncingSince = "syncing_since",
+    CreatedAt = "created_at",
+    UpdatedAt = "updated_at",
+}
 
 fn user_from_row(row: &Row<'_>) -> rusqlite::Result<User> {
-    let google = if row.get("has_google_link")? {
+    use UserColumn as C;
+    let at = |column: C| column as usize;
+    let google = if row.get(at(C::HasGoogleLink))? {
         let missing = |column: &str| {
             rusqlite::Error::FromSqlConversionFailure(
                 0,
@@ -112,35 +145,35 @@ fn user_from_row(row: &Row<'_>) -> rusqlite::Result<User> {
         };
         Some(GoogleLink {
             provenance: row
-                .get::<_, Option<Provenance>>("google_provenance")?
+                .get::<_, Option<Provenance>>(at(C::GoogleProvenance))?
                 .ok_or_else(|| missing("google_provenance"))?,
             client: row
-                .get::<_, Option<GoogleClient>>("google_client")?
+                .get::<_, Option<GoogleClient>>(at(C::GoogleClient))?
                 .ok_or_else(|| missing("google_client"))?,
-            needs_relink: row.get("google_needs_relink")?,
-            access_expires_at: read_optional_time(row, "google_access_expires")?,
+            needs_relink: row.get(at(C::GoogleNeedsRelink))?,
+            access_expires_at: read_optional_time(row, at(C::GoogleAccessExpires))?,
         })
     } else {
         None
     };
     Ok(User {
-        id: row.get("id")?,
-        login_name: row.get("login_name")?,
-        display_name: row.get("display_name")?,
-        enabled: row.get("enabled")?,
-        sync_on: row.get("sync_on")?,
-        target: row.get("target")?,
-        calendar_id: row.get("calendar_id")?,
-        has_cybozu_password: row.get("has_cybozu_password")?,
+        id: row.get(at(C::Id))?,
+        login_name: row.get(at(C::LoginName))?,
+        display_name: row.get(at(C::DisplayName))?,
+        enabled: row.get(at(C::Enabled))?,
+        sync_on: row.get(at(C::SyncOn))?,
+        target: row.get(at(C::Target))?,
+        calendar_id: row.get(at(C::CalendarId))?,
+        has_cybozu_password: row.get(at(C::HasCybozuPassword))?,
         google,
-        caldav_url: row.get("caldav_url")?,
-        caldav_user: row.get("caldav_user")?,
-        has_caldav_password: row.get("has_caldav_password")?,
-        last_pass_at: read_optional_time(row, "last_pass_at")?,
-        last_error: row.get("last_error")?,
-        syncing_since: read_optional_time(row, "syncing_since")?,
-        created_at: read_time(row, "created_at")?,
-        updated_at: read_time(row, "updated_at")?,
+        caldav_url: row.get(at(C::CaldavUrl))?,
+        caldav_user: row.get(at(C::CaldavUser))?,
+        has_caldav_password: row.get(at(C::HasCaldavPassword))?,
+        last_pass_at: read_optional_time(row, at(C::LastPassAt))?,
+        last_error: row.get(at(C::LastError))?,
+        syncing_since: read_optional_time(row, at(C::SyncingSince))?,
+        created_at: read_time(row, at(C::CreatedAt))?,
+        updated_at: read_time(row, at(C::UpdatedAt))?,
     })
 }
 
