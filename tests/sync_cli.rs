@@ -76,7 +76,8 @@ fn check_creates_the_data_folder_and_reports() {
         )),
         "{stdout}"
     );
-    assert!(stdout.contains("schema version 4, 0 users"), "{stdout}");
+    let schema = format!("schema version {}, 0 users", dncs::store::SCHEMA_VERSION);
+    assert!(stdout.contains(&schema), "{stdout}");
     let data = dir.path().join("data");
     assert!(data.join("dncs.db").exists());
     #[cfg(unix)]
