@@ -21,7 +21,7 @@ pub fn init(data_dir: &Path, level: log::LevelFilter, now: DateTime<Utc>) -> std
     }
     let file = OpenOptions::new().create(true).append(true).open(&path)?;
     // Already initialised (tests, or a second call) is fine.
-    let _ = simplelog::WriteLogger::init(level, line_format(), file);
+    let _ = simplelog::WriteLogger::init(level, line_format(), WholeLines::new(file));
     Ok(())
 }
 
@@ -33,7 +33,7 @@ pub fn init_on_first_record(data_dir: &Path, level: log::LevelFilter, now: DateT
         path: path_for(data_dir, now),
         file: None,
     };
-    let _ = simplelog::WriteLogger::init(level, line_format(), file);
+    let _ = simplelog::WriteLogger::init(level, line_format(), WholeLines::new(file));
 }
 
 /// One format for every program's lines, which share the month's file.
@@ -41,6 +41,43 @@ fn line_format() -> simplelog::Config {
     simplelog::ConfigBuilder::new()
         .set_time_format_rfc3339()
         .build()
+}
+
+/// Hands the file each line whole, in one write. The logger writes a record piece by piece (time,
+/// level, message, each a write), and the CGI and the scheduled run append to the same month's
+/// file at once: written in pieces, their lines could cross. One append is never split.
+struct WholeLines<W: std::io::Write> {
+    inner: W,
+    pending: Vec<u8>,
+}
+
+impl<W: std::io::Write> WholeLines<W> {
+    fn new(inner: W) -> Self {
+        WholeLines {
+            inner,
+            pending: Vec::new(),
+        }
+    }
+}
+
+impl<W: std::io::Write> std::io::Write for WholeLines<W> {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.pending.extend_from_slice(bytes);
+        if let Some(last_newline) = self.pending.iter().rposition(|&b| b == b'\n') {
+            let lines: Vec<u8> = self.pending.drain(..=last_newline).collect();
+            // A line that cannot be written is lost, not kept to grow with every later record.
+            self.inner.write_all(&lines)?;
+        }
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        if !self.pending.is_empty() {
+            let rest = std::mem::take(&mut self.pending);
+            self.inner.write_all(&rest)?;
+        }
+        self.inner.flush()
+    }
 }
 
 /// A log file opened for appending at the first write.
@@ -133,6 +170,47 @@ mod tests {
         assert_eq!(
             std::fs::read_to_string(&path).expect("read"),
             "first\nsecond\nthird\n"
+        );
+    }
+
+    /// Each write call the file receives.
+    #[derive(Default)]
+    struct Writes(Vec<String>);
+
+    impl std::io::Write for Writes {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0.push(String::from_utf8_lossy(bytes).into_owned());
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_record_written_in_pieces_reaches_the_file_in_one_write() {
+        use std::io::Write;
+        let mut lines = WholeLines::new(Writes::default());
+        for piece in [
+            "2026-11-25T00:00:00Z",
+            " [INFO] ",
+            "first",
+            "\n",
+            "sec",
+            "ond\nthi",
+        ] {
+            lines.write_all(piece.as_bytes()).expect("write");
+        }
+        assert_eq!(
+            lines.inner.0,
+            ["2026-11-25T00:00:00Z [INFO] first\n", "second\n"]
+        );
+        lines.write_all(b"rd\n").expect("write");
+        lines.write_all(b"unfinished").expect("write");
+        lines.flush().expect("flush");
+        assert_eq!(
+            lines.inner.0[2..],
+            ["third\n".to_string(), "unfinished".to_string()]
         );
     }
 
