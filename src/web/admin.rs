@@ -194,6 +194,7 @@ pub fn license_page(app: &mut App<'_>) -> Response {
     app.render(
         200,
         "admin_license.html",
+        &app.t("license.title"),
         context! {
             seats_used => seats.used,
             seats_max,
@@ -238,6 +239,7 @@ pub fn users(app: &mut App<'_>) -> Response {
     app.render(
         status,
         "admin_users.html",
+        &app.t("users.title"),
         context! { users => rows, notice, error },
     )
 }
@@ -375,6 +377,7 @@ pub fn ini(app: &mut App<'_>) -> Response {
     app.render(
         200,
         "admin_ini.html",
+        &app.t("ini.title"),
         context! { entries, ini_path => app.config.ini_path.display().to_string() },
     )
 }

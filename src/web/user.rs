@@ -52,9 +52,8 @@ pub fn login_page(
         Ok(token) => token,
         Err(e) => return app.store_failure(&StoreError::Random(e)),
     };
-    let (template, title_key, action, password_key, intro, other_link, other_label) = match kind {
+    let (title_key, action, password_key, intro, other_link, other_label) = match kind {
         LoginKind::User => (
-            "login.html",
             "login.title",
             "login",
             "login.password",
@@ -63,7 +62,6 @@ pub fn login_page(
             "login.admin_link",
         ),
         LoginKind::Admin => (
-            "admin_login.html",
             "admin.login_title",
             "admin_login",
             "admin.password",
@@ -74,9 +72,10 @@ pub fn login_page(
     };
     app.render(
         status,
-        template,
+        "login.html",
+        &app.t(title_key),
         context! {
-            title_key, action, password_key, intro, other_link, other_label,
+            action, password_key, intro, other_link, other_label,
             ask_login => kind == LoginKind::User,
             login_csrf => token.clone(),
             login => login,
@@ -448,6 +447,7 @@ fn settings_page(app: &App<'_>, user: &User, status: u16, notice: &str, error: &
     app.render(
         status,
         "settings.html",
+        &app.t("settings.title"),
         context! {
             state => app.t(state_key),
             paused => paused_because(user, super::google_link::is_configured(app))
@@ -575,7 +575,8 @@ pub fn history_page(app: &App<'_>, user: &User, heading: String, page_name: &str
     app.render(
         200,
         "history.html",
-        context! { heading, entries, older_url, newer_url },
+        &heading,
+        context! { entries, older_url, newer_url },
     )
 }
 
