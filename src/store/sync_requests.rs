@@ -95,11 +95,14 @@ impl Store {
     /// Whether a pass the user asked for has not finished yet.
     pub fn has_pending_sync_request(&self, user_id: UserId) -> Result<bool> {
         self.read("reading sync requests", |db| {
-            Ok(db.query_row(
-                "SELECT EXISTS (SELECT 1 FROM sync_requests WHERE user_id = ?1 AND served_at IS NULL)",
-                [user_id],
-                |row| row.get(0),
-            )?)
+            Ok(db
+                .query_row(
+                    "SELECT 1 FROM sync_requests WHERE served_at IS NULL AND user_id = ?1 LIMIT 1",
+                    [user_id],
+                    |_| Ok(()),
+                )
+                .optional()?
+                .is_some())
         })
     }
 

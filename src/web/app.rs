@@ -227,6 +227,9 @@ impl<'r> App<'r> {
         // process would set up every one of them for each request. Everything is HTML, escaped.
         let mut env = Environment::empty();
         env.set_auto_escape_callback(|_| AutoEscape::Html);
+        // The page ends with the layout's last line, newline included, so that it goes out in one
+        // write (`Response::write_cgi`).
+        env.set_keep_trailing_newline(true);
         // Templates are parsed when a page asks for them (a page needs two or three of them).
         let templates = localized_templates(lang);
         env.set_loader(move |name| {

@@ -495,10 +495,13 @@ impl Response {
             }
         }
         head.push_str(&format!("Content-Length: {}\r\n\r\n", self.body.len()));
-        out.write_all(head.as_bytes())?;
+        // One write for the whole answer where it ends in a newline (stdout is line-buffered):
+        // one system call, and one wake-up of the web server reading it.
+        let mut answer = head.into_bytes();
         if with_body {
-            out.write_all(&self.body)?;
+            answer.extend_from_slice(&self.body);
         }
+        out.write_all(&answer)?;
         out.flush()
     }
 }
