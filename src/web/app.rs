@@ -424,7 +424,7 @@ mod tests {
                     .find(|(n, _)| *n == name)
                     .map(|(_, source)| source.to_string()))
             });
-            // Keys the contexts here leave undefined (`t(title_key)`) render empty.
+            // Keys the contexts here leave undefined (`t(password_key)`) render empty.
             env.add_function("t", move |key: Option<String>| {
                 key.map(|key| i18n::text(lang, &key).to_string())
                     .unwrap_or_default()
